@@ -1,0 +1,41 @@
+# Outpost — the commands a newcomer needs.
+#   make run    serve examples/hello on http://127.0.0.1:8787/
+#   make test   every test
+#   make bench  benchmarks, written to bench/RESULTS.md
+#   make lint   rustfmt + clippy, warnings as errors
+
+CARGO ?= cargo
+V8_INSTALL := ../shared/v8/install.sh
+
+.PHONY: run test bench lint fmt build deps v8
+
+# Put the offline V8 archive in cargo's cache (no-op without it: cargo then
+# downloads V8 itself).
+v8:
+	@if [ -x "$(V8_INSTALL)" ] || [ -f "$(V8_INSTALL)" ]; then sh $(V8_INSTALL); fi
+
+# lld links the V8 archive much faster (.cargo/config.toml asks for it).
+deps:
+	@command -v ld.lld >/dev/null 2>&1 || { \
+	  echo "installing lld (the linker .cargo/config.toml uses)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq lld; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq lld; fi; }
+
+build: deps v8
+	$(CARGO) build --release --bin outpost
+
+run: build
+	./target/release/outpost dev examples/hello
+
+test: deps v8
+	$(CARGO) test --workspace --all-targets
+
+bench: build
+	./bench/run.sh
+
+lint: deps v8
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

@@ -1,0 +1,192 @@
+// Handler dispatch: turns a native request into a `Request`, calls the
+// module's `fetch(request, env, ctx)` (or the service-worker style "fetch"
+// listeners) and hands the `Response` back to Rust, streaming its body when
+// it is a stream.
+
+let env = {};
+let handler = null;
+const fetchListeners = [];
+
+class ExecutionContext {
+  #passThrough = false;
+  constructor(key) {
+    if (key !== internals) throw new TypeError("Illegal constructor");
+  }
+  waitUntil(promise) {
+    // The event loop keeps running while the promise has work pending;
+    // a rejection is logged, as on Workers.
+    Promise.resolve(promise).catch(internals.reportError);
+  }
+  passThroughOnException() {
+    // There is no origin behind an Outpost handler to pass through to: an
+    // exception still answers 500. Recorded for logs.
+    this.#passThrough = true;
+  }
+}
+Object.defineProperty(ExecutionContext.prototype, Symbol.toStringTag, { value: "ExecutionContext", configurable: true });
+internals.defineGlobal("ExecutionContext", ExecutionContext);
+
+const EventBase = globalThis.Event ?? class Event {
+  constructor(type) {
+    this.type = String(type);
+  }
+};
+
+class FetchEvent extends EventBase {
+  #request;
+  #respond;
+  #ctx;
+  constructor(type, init, key, respond, ctx) {
+    super(type);
+    if (key !== internals) throw new TypeError("Illegal constructor");
+    this.#request = init.request;
+    this.#respond = respond;
+    this.#ctx = ctx;
+  }
+  get request() {
+    return this.#request;
+  }
+  respondWith(response) {
+    this.#respond(response);
+  }
+  waitUntil(promise) {
+    this.#ctx.waitUntil(promise);
+  }
+  passThroughOnException() {
+    this.#ctx.passThroughOnException();
+  }
+}
+internals.defineGlobal("FetchEvent", FetchEvent);
+
+const globalTarget = typeof globalThis.EventTarget === "function" ? new globalThis.EventTarget() : null;
+
+internals.defineGlobal("addEventListener", function addEventListener(type, listener, options) {
+  if (String(type) === "fetch") {
+    if (typeof listener === "function" || (listener && typeof listener.handleEvent === "function")) {
+      fetchListeners.push(listener);
+    }
+    return;
+  }
+  globalTarget?.addEventListener(type, listener, options);
+});
+internals.defineGlobal("removeEventListener", function removeEventListener(type, listener, options) {
+  if (String(type) === "fetch") {
+    const i = fetchListeners.indexOf(listener);
+    if (i >= 0) fetchListeners.splice(i, 1);
+    return;
+  }
+  globalTarget?.removeEventListener(type, listener, options);
+});
+internals.defineGlobal("dispatchEvent", function dispatchEvent(event) {
+  return globalTarget ? globalTarget.dispatchEvent(event) : true;
+});
+
+function serviceWorkerHandler(request, ctx) {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const respond = (r) => {
+      if (answered) throw new DOMException("respondWith() was already called", "InvalidStateError");
+      answered = true;
+      Promise.resolve(r).then(resolve, reject);
+    };
+    const event = new FetchEvent("fetch", { request }, internals, respond, ctx);
+    for (const l of fetchListeners) {
+      try {
+        if (typeof l === "function") l.call(globalThis, event);
+        else l.handleEvent(event);
+      } catch (e) {
+        if (!answered) {
+          answered = true;
+          reject(e);
+        } else {
+          internals.reportError(e);
+        }
+      }
+    }
+    if (!answered) reject(new TypeError("No fetch listener called respondWith()"));
+  });
+}
+
+internals.setHandler = function setHandler(namespace) {
+  const def = namespace.default;
+  if (def !== null && (typeof def === "object" || typeof def === "function") && typeof def.fetch === "function") {
+    handler = (request, ctx) => def.fetch(request, env, ctx);
+    return true;
+  }
+  if (fetchListeners.length > 0) {
+    handler = serviceWorkerHandler;
+    return true;
+  }
+  return false;
+};
+
+function fail(id, err) {
+  internals.reportError(err);
+  ops.op_respond_error(id);
+}
+
+function respond(id, response) {
+  const fetchInternals = internals.fetch;
+  if (!fetchInternals.isResponse(response)) {
+    const got = response === null ? "null" : typeof response === "object" ? (response.constructor?.name ?? "object") : typeof response;
+    fail(id, new TypeError(`The handler returned ${got}, not a Response: return new Response(...) from fetch()`));
+    return;
+  }
+  const status = fetchInternals.responseStatus(response);
+  const headers = fetchInternals.responseHeaderList(response);
+  const body = fetchInternals.responseBodyForNative(response);
+  if (body !== null && typeof body === "object" && !ArrayBuffer.isView(body)) {
+    ops.op_respond(id, status, headers, true);
+    pump(id, body);
+  } else {
+    ops.op_respond(id, status, headers, body);
+  }
+}
+
+async function pump(id, stream) {
+  let reader;
+  try {
+    reader = stream.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!(value instanceof Uint8Array)) {
+        throw new TypeError("a response body stream must produce Uint8Array chunks");
+      }
+      let code = ops.op_response_chunk(id, value);
+      while (code === 0) {
+        code = (await ops.op_response_ready(id)) ? ops.op_response_chunk(id, value) : -1;
+      }
+      if (code === -1) {
+        reader.cancel(new DOMException("The client disconnected", "AbortError")).catch(() => {});
+        return;
+      }
+    }
+    ops.op_response_end(id);
+  } catch (e) {
+    internals.reportError(e);
+    ops.op_response_end(id, String(e));
+    reader?.cancel(e).catch(() => {});
+  }
+}
+
+function dispatch(id, method, url, headerList, body) {
+  let result;
+  try {
+    const request = internals.fetch.createRequest(method, url, headerList, body);
+    result = handler(request, new ExecutionContext(internals));
+  } catch (e) {
+    fail(id, e);
+    return;
+  }
+  if (result !== null && typeof result === "object" && typeof result.then === "function") {
+    result.then((r) => respond(id, r), (e) => fail(id, e));
+  } else {
+    respond(id, result);
+  }
+}
+
+internals.bootstrap = function bootstrap(envObject) {
+  env = envObject;
+  return { dispatch, fireTimer: internals.fireTimer };
+};

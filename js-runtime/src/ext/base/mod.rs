@@ -1,0 +1,38 @@
+//! The runtime's own glue: internals shared by the families, `console`,
+//! timers, `queueMicrotask`, `performance`, `navigator`, and the handler
+//! dispatch (module `fetch` handlers and `addEventListener("fetch")`).
+
+use crate::ops::{OpDecl, op};
+use crate::runtime::{
+    op_body_cancel, op_body_read, op_fetch, op_log, op_now, op_respond, op_respond_error, op_response_chunk,
+    op_response_end, op_response_ready, op_time_origin, op_timer_cancel, op_timer_start,
+};
+
+/// Glue evaluated before every other family.
+pub(crate) const JS: &[(&str, &str)] = &[
+    ("ext:base/00_internals.js", include_str!("00_internals.js")),
+    ("ext:base/01_console.js", include_str!("01_console.js")),
+    ("ext:base/02_timers.js", include_str!("02_timers.js")),
+];
+
+/// Glue evaluated after every other family: the handler dispatch.
+pub(crate) const JS_LATE: &[(&str, &str)] = &[("ext:base/99_handler.js", include_str!("99_handler.js"))];
+
+/// Native ops of the runtime core.
+pub(crate) fn ops() -> Vec<OpDecl> {
+    vec![
+        op!(op_log),
+        op!(op_now),
+        op!(op_time_origin),
+        op!(op_timer_start),
+        op!(op_timer_cancel),
+        op!(op_respond),
+        op!(op_respond_error),
+        op!(op_response_chunk),
+        op!(op_response_ready),
+        op!(op_response_end),
+        op!(op_body_read),
+        op!(op_body_cancel),
+        op!(op_fetch),
+    ]
+}

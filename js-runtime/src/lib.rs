@@ -1,0 +1,30 @@
+//! `outpost-js`: Outpost's JavaScript runtime.
+//!
+//! It owns every `v8::` call and every `unsafe` block of the project: platform
+//! initialisation, isolates pinned to the thread that made them, the startup
+//! snapshot holding the Web API glue, module loading, the Web APIs themselves
+//! (`src/ext/<family>/`, JS glue beside its Rust ops) and the hooks limits are
+//! enforced through.
+//!
+//! It does not own sockets, config files, QUIC or tokio runtimes: host I/O
+//! (clock, timers, logging, outbound fetch) reaches it through the [`Host`]
+//! trait that the node implements and tests can fake. A [`Runtime`] is driven
+//! from outside: [`Runtime::dispatch`] starts a request, and
+//! [`Runtime::poll_event_loop`] runs timers, async host calls and promises.
+
+mod bundle;
+mod error;
+mod ext;
+mod host;
+mod module_loader;
+mod ops;
+mod platform;
+mod runtime;
+mod snapshot;
+
+pub use bundle::{Bundle, ModuleKind, ModuleSource};
+pub use error::{JsError, LoadError};
+pub use host::{Body, BodyStream, FetchError, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel, StdHost};
+pub use platform::init;
+pub use runtime::{FullResponse, Runtime, RuntimeOptions};
+pub use snapshot::snapshot_size;

@@ -1,0 +1,963 @@
+//! A [`Runtime`]: one isolate with one context running one deployment's
+//! handler. It lives and dies on the thread that made it.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::{mpsc, oneshot};
+use futures::stream::FuturesUnordered;
+use futures::{Future, StreamExt};
+
+use crate::bundle::Bundle;
+use crate::error::{JsError, LoadError};
+use crate::host::{Body, FetchError, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel};
+use crate::ops::ResourceTable;
+use crate::{ext, module_loader, snapshot};
+
+/// Settings of one runtime.
+#[derive(Clone, Debug)]
+pub struct RuntimeOptions {
+    /// Maximum V8 heap for the isolate, in bytes (0: V8's default).
+    pub max_heap_bytes: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions { max_heap_bytes: 0 }
+    }
+}
+
+/// Capacity of a streamed response's chunk channel before JS waits.
+const RESPONSE_CHUNKS_IN_FLIGHT: usize = 8;
+
+/// Where a handler's answer to request `id` goes.
+enum ResponseSlot {
+    /// Waiting for the status and headers.
+    Head(oneshot::Sender<HttpResponse>),
+    /// Head sent; body chunks go here.
+    Streaming(mpsc::Sender<Result<Bytes, String>>),
+}
+
+/// The result of an async host call, turned into a JS value when it lands.
+pub(crate) enum AsyncResult {
+    /// Outbound fetch finished.
+    Fetch(Result<HttpResponse, FetchError>),
+    /// A streamed response's channel has room again (or the client left).
+    ResponseReady(bool),
+    /// A body chunk for JS (request bodies, fetch responses), `None` at end.
+    Chunk(Result<Option<Bytes>, String>),
+}
+
+pub(crate) struct State {
+    pub(crate) host: Rc<dyn Host>,
+    pub(crate) resources: ResourceTable,
+    pub(crate) time_origin: Instant,
+    responses: HashMap<u32, ResponseSlot>,
+    next_request: u32,
+    timers: BTreeMap<(Instant, u32), ()>,
+    timer_deadlines: HashMap<u32, Instant>,
+    sleep: Option<(Instant, LocalFuture<()>)>,
+    pending: FuturesUnordered<LocalFuture<(u32, AsyncResult)>>,
+    promises: HashMap<u32, v8::Global<v8::PromiseResolver>>,
+    next_promise: u32,
+    body_streams: HashMap<u32, crate::host::BodyStream>,
+    unhandled: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
+}
+
+impl State {
+    /// Drops every V8 handle and pending host call the state holds.
+    fn release_handles(&mut self) {
+        self.promises.clear();
+        self.unhandled.clear();
+        self.pending = FuturesUnordered::new();
+        self.resources = ResourceTable::default();
+        self.body_streams.clear();
+        self.sleep = None;
+    }
+
+    /// Registers an async op: returns the promise JS awaits.
+    pub(crate) fn spawn<'s>(
+        &mut self,
+        scope: &mut v8::PinScope<'s, '_>,
+        fut: impl Future<Output = AsyncResult> + 'static,
+    ) -> v8::Local<'s, v8::Promise> {
+        let resolver = v8::PromiseResolver::new(scope).unwrap();
+        let promise = resolver.get_promise(scope);
+        self.next_promise = self.next_promise.wrapping_add(1);
+        let id = self.next_promise;
+        self.promises.insert(id, v8::Global::new(scope, resolver));
+        self.pending.push(Box::pin(async move { (id, fut.await) }));
+        promise
+    }
+}
+
+struct Hooks {
+    dispatch: v8::Global<v8::Function>,
+    fire_timer: v8::Global<v8::Function>,
+}
+
+/// Enters an isolate for the guard's lifetime.
+///
+/// A thread may own many isolates and drop them in any order, so a
+/// runtime's isolate is entered only while it is in use (V8 requires the
+/// entered isolates of a thread to nest).
+struct Entered(*const v8::Isolate);
+
+impl Entered {
+    fn new(isolate: &v8::Isolate) -> Self {
+        // SAFETY: the isolate is alive and owned by this thread; the guard
+        // is dropped (and exits it) before the runtime that owns it.
+        unsafe { isolate.enter() };
+        Entered(isolate as *const v8::Isolate)
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        // SAFETY: the isolate entered in `new` is still alive (the guard
+        // never outlives its runtime) and is the current one again, since
+        // guards nest.
+        unsafe { (*self.0).exit() };
+    }
+}
+
+/// Drops an isolate that is not entered (V8 requires it to be current).
+fn dispose_isolate(isolate: v8::OwnedIsolate) {
+    // SAFETY: entering a live isolate owned by this thread; its drop exits it.
+    unsafe { isolate.enter() };
+    drop(isolate);
+}
+
+/// One isolate running one deployment's handler.
+///
+/// `dispatch` starts a request and returns where its response will arrive;
+/// `poll_event_loop` must then be polled (by the node's worker thread) until
+/// it is idle, so timers, async host calls and promises make progress.
+pub struct Runtime {
+    // Fields drop in order: V8 handles before the isolate.
+    hooks: Hooks,
+    context: v8::Global<v8::Context>,
+    state: Rc<RefCell<State>>,
+    isolate: v8::OwnedIsolate,
+}
+
+impl Runtime {
+    /// Starts an isolate from the snapshot, loads `bundle`'s modules,
+    /// evaluates the main one and finds its fetch handler.
+    pub fn new(bundle: &Bundle, host: Rc<dyn Host>, options: RuntimeOptions) -> Result<Self, LoadError> {
+        crate::platform::init();
+        let mut params = v8::CreateParams::default().snapshot_blob(v8::StartupData::from(snapshot::blob()));
+        if options.max_heap_bytes > 0 {
+            params = params.heap_limits(0, options.max_heap_bytes);
+        }
+        let mut isolate = v8::Isolate::new(params);
+        // SAFETY: `Isolate::new` entered the isolate on this thread; it is
+        // re-entered by an `Entered` guard whenever it is used.
+        unsafe { isolate.exit() };
+        let setup = Entered::new(&isolate);
+        isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
+        isolate.set_promise_reject_callback(promise_reject_callback);
+        let now = host.now();
+        let state = Rc::new(RefCell::new(State {
+            host,
+            resources: ResourceTable::default(),
+            time_origin: now,
+            responses: HashMap::new(),
+            next_request: 0,
+            timers: BTreeMap::new(),
+            timer_deadlines: HashMap::new(),
+            sleep: None,
+            pending: FuturesUnordered::new(),
+            promises: HashMap::new(),
+            next_promise: 0,
+            body_streams: HashMap::new(),
+            unhandled: Vec::new(),
+        }));
+        isolate.set_slot(state.clone());
+
+        let made = {
+            v8::scope!(let scope, &mut isolate);
+            let context = v8::Context::new(scope, Default::default());
+            let scope = &mut v8::ContextScope::new(scope, context);
+            let ops = scope
+                .get_context_data_from_snapshot_once::<v8::Object>(snapshot::OPS_INDEX)
+                .expect("snapshot lacks ops");
+            let internals = scope
+                .get_context_data_from_snapshot_once::<v8::Object>(snapshot::INTERNALS_INDEX)
+                .expect("snapshot lacks internals");
+            for (name, callback) in ext::ops() {
+                let f = v8::Function::new_raw(scope, callback).unwrap();
+                let key = v8::String::new(scope, name).unwrap();
+                ops.set(scope, key.into(), f.into());
+            }
+            let loaded = bootstrap(scope, internals, bundle).and_then(|hooks| {
+                let namespace = module_loader::load(scope, bundle)?;
+                set_handler(scope, internals, namespace, &bundle.main)?;
+                Ok(hooks)
+            });
+            loaded.map(|hooks| (v8::Global::new(scope, context), hooks))
+        };
+        drop(setup);
+        let (context, hooks) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                state.borrow_mut().release_handles();
+                dispose_isolate(isolate);
+                return Err(e);
+            }
+        };
+        let mut runtime = Runtime { hooks, context, state, isolate };
+        runtime.report_unhandled();
+        Ok(runtime)
+    }
+
+    /// Hands a request to the handler. The response is sent on `reply` once
+    /// the handler has produced status and headers; its body may still be
+    /// streaming. A handler that fails answers 500 (the error is logged).
+    pub fn dispatch(&mut self, request: HttpRequest, reply: oneshot::Sender<HttpResponse>) {
+        let tx = reply;
+        let id = {
+            let mut st = self.state.borrow_mut();
+            st.next_request = st.next_request.wrapping_add(1);
+            let id = st.next_request;
+            st.responses.insert(id, ResponseSlot::Head(tx));
+            id
+        };
+        let HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+        } = request;
+        let _entered = Entered::new(&self.isolate);
+        {
+            v8::scope_with_context!(scope, &mut self.isolate, &self.context);
+            let dispatch = v8::Local::new(scope, &self.hooks.dispatch);
+            let id_v = v8::Integer::new_from_unsigned(scope, id).into();
+            let method_v = crate::ops::js_string(scope, &method).into();
+            let url_v = crate::ops::js_string(scope, &url).into();
+            let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(headers.len() * 2);
+            for (k, v) in &headers {
+                flat.push(crate::ops::js_string(scope, k).into());
+                flat.push(crate::ops::js_string(scope, v).into());
+            }
+            let headers_v = v8::Array::new_with_elements(scope, &flat).into();
+            let body_v: v8::Local<v8::Value> = match body {
+                Body::Empty => v8::null(scope).into(),
+                Body::Full(bytes) => crate::ops::uint8_array(scope, bytes.to_vec()).into(),
+                Body::Stream(stream) => {
+                    let mut st = self.state.borrow_mut();
+                    st.next_promise = st.next_promise.wrapping_add(1);
+                    let sid = st.next_promise;
+                    st.body_streams.insert(sid, stream);
+                    v8::Integer::new_from_unsigned(scope, sid).into()
+                }
+            };
+            let undefined = v8::undefined(scope).into();
+            v8::tc_scope!(let tc, scope);
+            if dispatch
+                .call(tc, undefined, &[id_v, method_v, url_v, headers_v, body_v])
+                .is_none()
+            {
+                let err = js_error_from_try_catch(tc);
+                self.state.borrow().host.log(
+                    LogLevel::Error,
+                    &format!("Uncaught {}", err.stack.unwrap_or(err.message)),
+                );
+                respond_internal_error(&self.state, id);
+            }
+            tc.perform_microtask_checkpoint();
+        }
+        self.report_unhandled();
+    }
+
+    /// Runs whatever is ready: landed async calls, due timers, microtasks.
+    /// `Ready` when nothing is left to wait for (no timers, no pending host
+    /// calls); `Pending` with the waker registered otherwise.
+    pub fn poll_event_loop(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let _entered = Entered::new(&self.isolate);
+        loop {
+            let mut progressed = false;
+            // Landed async ops.
+            loop {
+                let next = {
+                    let mut st = self.state.borrow_mut();
+                    if st.pending.is_empty() {
+                        None
+                    } else {
+                        match st.pending.poll_next_unpin(cx) {
+                            Poll::Ready(Some(done)) => Some(done),
+                            _ => None,
+                        }
+                    }
+                };
+                let Some((id, result)) = next else { break };
+                progressed = true;
+                self.complete(id, result);
+            }
+            // Due timers.
+            let now = self.state.borrow().host.now();
+            loop {
+                let due = {
+                    let mut st = self.state.borrow_mut();
+                    match st.timers.first_key_value() {
+                        Some((&(at, id), _)) if at <= now => {
+                            st.timers.remove(&(at, id));
+                            st.timer_deadlines.remove(&id);
+                            Some(id)
+                        }
+                        _ => None,
+                    }
+                };
+                let Some(id) = due else { break };
+                progressed = true;
+                self.fire_timer(id);
+            }
+            if progressed {
+                self.report_unhandled();
+                continue;
+            }
+            // Nothing ran: arm the sleep for the next timer.
+            let mut st = self.state.borrow_mut();
+            let next_deadline = st.timers.first_key_value().map(|(&(at, _), _)| at);
+            match next_deadline {
+                Some(at) => {
+                    if st.sleep.as_ref().map(|(d, _)| *d) != Some(at) {
+                        let fut = st.host.sleep_until(at);
+                        st.sleep = Some((at, fut));
+                    }
+                    let (_, fut) = st.sleep.as_mut().unwrap();
+                    if fut.as_mut().poll(cx).is_ready() {
+                        st.sleep = None;
+                        drop(st);
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+                None => {
+                    st.sleep = None;
+                    if st.pending.is_empty() {
+                        return Poll::Ready(());
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Drives the event loop until idle.
+    pub async fn run_event_loop(&mut self) {
+        futures::future::poll_fn(|cx| self.poll_event_loop(cx)).await
+    }
+
+    /// Requests whose handler has not answered (or finished streaming) yet.
+    pub fn open_requests(&self) -> usize {
+        self.state.borrow().responses.len()
+    }
+
+    /// Bytes of V8 heap in use.
+    pub fn heap_used(&mut self) -> usize {
+        let _entered = Entered::new(&self.isolate);
+        let s = self.isolate.get_heap_statistics();
+        s.used_heap_size()
+    }
+
+    /// Runs a full garbage collection (benchmarks and memory accounting).
+    pub fn collect_garbage(&mut self) {
+        let _entered = Entered::new(&self.isolate);
+        self.isolate.low_memory_notification();
+    }
+
+    fn complete(&mut self, id: u32, result: AsyncResult) {
+        let resolver = self.state.borrow_mut().promises.remove(&id);
+        let Some(resolver) = resolver else { return };
+        v8::scope_with_context!(scope, &mut self.isolate, &self.context);
+        let resolver = v8::Local::new(scope, resolver);
+        match async_result_to_js(scope, result) {
+            Ok(v) => resolver.resolve(scope, v),
+            Err(e) => resolver.reject(scope, e),
+        };
+        scope.perform_microtask_checkpoint();
+    }
+
+    fn fire_timer(&mut self, id: u32) {
+        v8::scope_with_context!(scope, &mut self.isolate, &self.context);
+        let f = v8::Local::new(scope, &self.hooks.fire_timer);
+        let id_v = v8::Integer::new_from_unsigned(scope, id).into();
+        let undefined = v8::undefined(scope).into();
+        v8::tc_scope!(let tc, scope);
+        if f.call(tc, undefined, &[id_v]).is_none() && !tc.has_terminated() {
+            let err = js_error_from_try_catch(tc);
+            self.state.borrow().host.log(
+                LogLevel::Error,
+                &format!("Uncaught {}", err.stack.unwrap_or(err.message)),
+            );
+        }
+        tc.perform_microtask_checkpoint();
+    }
+
+    fn report_unhandled(&mut self) {
+        let unhandled = std::mem::take(&mut self.state.borrow_mut().unhandled);
+        if unhandled.is_empty() {
+            return;
+        }
+        let _entered = Entered::new(&self.isolate);
+        v8::scope_with_context!(scope, &mut self.isolate, &self.context);
+        for (_promise, reason) in unhandled {
+            let reason = v8::Local::new(scope, reason);
+            let text = describe_exception(scope, reason);
+            self.state
+                .borrow()
+                .host
+                .log(LogLevel::Error, &format!("Uncaught (in promise) {text}"));
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // V8 handles held in the state must go before the isolate does.
+        self.state.borrow_mut().release_handles();
+        // The isolate's own drop requires it to be the entered one; it
+        // exits it again.
+        // SAFETY: the isolate is alive and owned by this thread.
+        unsafe { self.isolate.enter() };
+    }
+}
+
+fn respond_internal_error(state: &Rc<RefCell<State>>, id: u32) {
+    let slot = state.borrow_mut().responses.remove(&id);
+    match slot {
+        Some(ResponseSlot::Head(tx)) => {
+            let _ = tx.send(HttpResponse::text(500, "Internal Server Error\n"));
+        }
+        Some(ResponseSlot::Streaming(mut tx)) => {
+            let _ = tx.try_send(Err("handler failed".into()));
+        }
+        None => {}
+    }
+}
+
+fn async_result_to_js<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    result: AsyncResult,
+) -> Result<v8::Local<'s, v8::Value>, v8::Local<'s, v8::Value>> {
+    match result {
+        AsyncResult::ResponseReady(ok) => Ok(v8::Boolean::new(scope, ok).into()),
+        AsyncResult::Chunk(Ok(Some(bytes))) => Ok(crate::ops::uint8_array(scope, bytes.to_vec()).into()),
+        AsyncResult::Chunk(Ok(None)) => Ok(v8::null(scope).into()),
+        AsyncResult::Chunk(Err(e)) | AsyncResult::Fetch(Err(FetchError(e))) => {
+            let msg = crate::ops::js_string(scope, &e);
+            Err(v8::Exception::type_error(scope, msg))
+        }
+        AsyncResult::Fetch(Ok(resp)) => {
+            // [status, headersFlat, body (Uint8Array | stream id | null)]
+            let status = v8::Integer::new(scope, resp.status as i32).into();
+            let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(resp.headers.len() * 2);
+            for (k, v) in &resp.headers {
+                flat.push(crate::ops::js_string(scope, k).into());
+                flat.push(crate::ops::js_string(scope, v).into());
+            }
+            let headers = v8::Array::new_with_elements(scope, &flat).into();
+            let body: v8::Local<v8::Value> = match resp.body {
+                Body::Empty => v8::null(scope).into(),
+                Body::Full(b) => crate::ops::uint8_array(scope, b.to_vec()).into(),
+                Body::Stream(s) => {
+                    let st = crate::ops::state(scope);
+                    let mut st = st.borrow_mut();
+                    st.next_promise = st.next_promise.wrapping_add(1);
+                    let sid = st.next_promise;
+                    st.body_streams.insert(sid, s);
+                    v8::Integer::new_from_unsigned(scope, sid).into()
+                }
+            };
+            Ok(v8::Array::new_with_elements(scope, &[status, headers, body]).into())
+        }
+    }
+}
+
+/// Evaluates the bootstrap: env, and the hooks the runtime calls.
+fn bootstrap(scope: &mut v8::PinScope, internals: v8::Local<v8::Object>, bundle: &Bundle) -> Result<Hooks, LoadError> {
+    let key = v8::String::new(scope, "bootstrap").unwrap();
+    let f: v8::Local<v8::Function> = internals
+        .get(scope, key.into())
+        .unwrap()
+        .try_into()
+        .expect("internals.bootstrap");
+    let env = v8::Object::new(scope);
+    for (name, value) in &bundle.vars {
+        let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+        let json = v8::String::new(scope, &json).unwrap();
+        let v = v8::json::parse(scope, json).ok_or_else(|| LoadError::Json {
+            file: "vars".into(),
+            message: format!("var {name}"),
+        })?;
+        let k = v8::String::new(scope, name).unwrap();
+        env.set(scope, k.into(), v);
+    }
+    for (name, value) in &bundle.secrets {
+        let k = v8::String::new(scope, name).unwrap();
+        let v = v8::String::new(scope, value).unwrap();
+        env.set(scope, k.into(), v.into());
+    }
+    let undefined = v8::undefined(scope).into();
+    let hooks: v8::Local<v8::Object> = f.call(scope, undefined, &[env.into()]).unwrap().try_into().unwrap();
+    let get = |scope: &mut v8::PinScope, name: &str| -> v8::Global<v8::Function> {
+        let k = v8::String::new(scope, name).unwrap();
+        let f: v8::Local<v8::Function> = hooks.get(scope, k.into()).unwrap().try_into().unwrap();
+        v8::Global::new(scope, f)
+    };
+    Ok(Hooks {
+        dispatch: get(scope, "dispatch"),
+        fire_timer: get(scope, "fireTimer"),
+    })
+}
+
+fn set_handler(
+    scope: &mut v8::PinScope,
+    internals: v8::Local<v8::Object>,
+    namespace: v8::Local<v8::Object>,
+    main: &str,
+) -> Result<(), LoadError> {
+    let key = v8::String::new(scope, "setHandler").unwrap();
+    let f: v8::Local<v8::Function> = internals.get(scope, key.into()).unwrap().try_into().unwrap();
+    let undefined = v8::undefined(scope).into();
+    let ok = f.call(scope, undefined, &[namespace.into()]).unwrap();
+    if ok.is_true() {
+        Ok(())
+    } else {
+        Err(LoadError::NoHandler(main.to_string()))
+    }
+}
+
+/// The exception caught by `tc` as a [`JsError`] with its location.
+pub(crate) fn js_error_from_try_catch(tc: &mut v8::PinnedRef<'_, v8::TryCatch<v8::HandleScope>>) -> JsError {
+    let exception = tc.exception();
+    let message = tc.message();
+    let stack = tc.stack_trace().map(|s| s.to_rust_string_lossy(tc));
+    let text = match exception {
+        Some(e) => describe_exception(tc, e),
+        None => "execution terminated".to_string(),
+    };
+    match message {
+        Some(m) => {
+            let file = m
+                .get_script_resource_name(tc)
+                .map(|n| n.to_rust_string_lossy(tc))
+                .unwrap_or_default();
+            let line = m.get_line_number(tc).unwrap_or(0);
+            let column = m.get_start_column() + 1;
+            JsError {
+                message: text,
+                file,
+                line,
+                column,
+                stack,
+            }
+        }
+        None => JsError {
+            message: text,
+            file: String::new(),
+            line: 0,
+            column: 0,
+            stack,
+        },
+    }
+}
+
+/// `String(e)` for errors ("TypeError: x"), JSON-ish text for other values.
+pub(crate) fn describe_exception(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> String {
+    if value.is_object() && !value.is_native_error() {
+        if let Some(json) = v8::json::stringify(scope, value) {
+            return json.to_rust_string_lossy(scope);
+        }
+    }
+    if value.is_native_error() {
+        let obj: v8::Local<v8::Object> = value.try_into().unwrap();
+        let key = v8::String::new(scope, "stack").unwrap();
+        if let Some(stack) = obj.get(scope, key.into()).filter(|s| s.is_string()) {
+            return stack.to_rust_string_lossy(scope);
+        }
+    }
+    value.to_rust_string_lossy(scope)
+}
+
+extern "C" fn promise_reject_callback(msg: v8::PromiseRejectMessage) {
+    v8::callback_scope!(unsafe scope, &msg);
+    let state = crate::ops::state(scope);
+    let promise = msg.get_promise();
+    match msg.get_event() {
+        v8::PromiseRejectEvent::PromiseRejectWithNoHandler => {
+            let reason = msg.get_value().unwrap_or_else(|| v8::undefined(scope).into());
+            let p = v8::Global::new(scope, promise);
+            let r = v8::Global::new(scope, reason);
+            state.borrow_mut().unhandled.push((p, r));
+        }
+        v8::PromiseRejectEvent::PromiseHandlerAddedAfterReject => {
+            let mut st = state.borrow_mut();
+            st.unhandled.retain(|(p, _)| *p != promise);
+        }
+        _ => {}
+    }
+}
+
+// ---- ops of the runtime core (family `base`) ----
+
+pub(crate) fn op_log(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue<v8::Value>) {
+    let level = args.get(0).uint32_value(scope).unwrap_or(1);
+    let text = crate::ops::to_string(scope, args.get(1));
+    let state = crate::ops::state(scope);
+    let host = state.borrow().host.clone();
+    host.log(LogLevel::from_u32(level), &text);
+}
+
+pub(crate) fn op_now(
+    scope: &mut v8::PinScope,
+    _args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let state = crate::ops::state(scope);
+    let st = state.borrow();
+    let ms = st.host.now().saturating_duration_since(st.time_origin).as_secs_f64() * 1000.0;
+    rv.set_double(ms);
+}
+
+pub(crate) fn op_time_origin(
+    scope: &mut v8::PinScope,
+    _args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let state = crate::ops::state(scope);
+    let st = state.borrow();
+    let since_origin = st.host.now().saturating_duration_since(st.time_origin);
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(since_origin);
+    rv.set_double(wall.as_secs_f64() * 1000.0);
+}
+
+pub(crate) fn op_timer_start(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let ms = args.get(1).number_value(scope).unwrap_or(0.0);
+    let ms = if ms.is_finite() && ms > 0.0 {
+        ms.min(2_147_483_647.0)
+    } else {
+        0.0
+    };
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    let at = st.host.now() + Duration::from_secs_f64(ms / 1000.0);
+    st.timers.insert((at, id), ());
+    st.timer_deadlines.insert(id, at);
+}
+
+pub(crate) fn op_timer_cancel(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    if let Some(at) = st.timer_deadlines.remove(&id) {
+        st.timers.remove(&(at, id));
+    }
+}
+
+/// `op_respond(id, status, headersFlat, body)`: body is null, a string, bytes,
+/// or `true` for a body that follows through `op_response_chunk`.
+pub(crate) fn op_respond(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let status = args.get(1).uint32_value(scope).unwrap_or(200) as u16;
+    let headers_v = args.get(2);
+    let mut headers = Vec::new();
+    if let Ok(arr) = v8::Local::<v8::Array>::try_from(headers_v) {
+        let n = arr.length();
+        let mut i = 0;
+        while i + 1 < n {
+            let k = arr.get_index(scope, i).unwrap();
+            let v = arr.get_index(scope, i + 1).unwrap();
+            headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
+            i += 2;
+        }
+    }
+    let body_v = args.get(3);
+    let state = crate::ops::state(scope);
+    let slot = state.borrow_mut().responses.remove(&id);
+    let Some(ResponseSlot::Head(tx)) = slot else { return };
+    let body = if body_v.is_true() {
+        let (chunk_tx, chunk_rx) = mpsc::channel(RESPONSE_CHUNKS_IN_FLIGHT);
+        state
+            .borrow_mut()
+            .responses
+            .insert(id, ResponseSlot::Streaming(chunk_tx));
+        Body::Stream(chunk_rx)
+    } else if body_v.is_null_or_undefined() {
+        Body::Empty
+    } else if let Ok(s) = v8::Local::<v8::String>::try_from(body_v) {
+        Body::Full(Bytes::from(s.to_rust_string_lossy(scope)))
+    } else {
+        match crate::ops::to_bytes(body_v) {
+            Some(b) => Body::Full(Bytes::from(b)),
+            None => Body::Empty,
+        }
+    };
+    let _ = tx.send(HttpResponse { status, headers, body });
+}
+
+/// `op_respond_error(id)`: the handler failed before answering; the caller
+/// has logged why.
+pub(crate) fn op_respond_error(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let state = crate::ops::state(scope);
+    respond_internal_error(&state, id);
+}
+
+/// `op_response_chunk(id, bytes)`: 1 accepted, 0 channel full (wait with
+/// `op_response_ready`), -1 the client is gone.
+pub(crate) fn op_response_chunk(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let chunk = if let Ok(s) = v8::Local::<v8::String>::try_from(args.get(1)) {
+        Bytes::from(s.to_rust_string_lossy(scope))
+    } else {
+        Bytes::from(crate::ops::to_bytes(args.get(1)).unwrap_or_default())
+    };
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    let code = match st.responses.get_mut(&id) {
+        Some(ResponseSlot::Streaming(tx)) => match tx.try_send(Ok(chunk)) {
+            Ok(()) => 1,
+            Err(e) if e.is_full() => 0,
+            Err(_) => -1,
+        },
+        _ => -1,
+    };
+    if code == -1 {
+        st.responses.remove(&id);
+    }
+    rv.set_int32(code);
+}
+
+/// `op_response_ready(id)`: a promise of `true` once the chunk channel has
+/// room, `false` when the client is gone.
+pub(crate) fn op_response_ready(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    let tx = match st.responses.get(&id) {
+        Some(ResponseSlot::Streaming(tx)) => Some(tx.clone()),
+        _ => None,
+    };
+    let promise = st.spawn(scope, async move {
+        match tx {
+            Some(mut tx) => {
+                let ok = futures::future::poll_fn(|cx| tx.poll_ready(cx)).await.is_ok();
+                AsyncResult::ResponseReady(ok)
+            }
+            None => AsyncResult::ResponseReady(false),
+        }
+    });
+    rv.set(promise.into());
+}
+
+/// `op_response_end(id, error?)`: the streamed body is complete (or failed).
+pub(crate) fn op_response_end(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let error = args.get(1);
+    let state = crate::ops::state(scope);
+    let slot = state.borrow_mut().responses.remove(&id);
+    if let Some(ResponseSlot::Streaming(mut tx)) = slot {
+        if !error.is_null_or_undefined() {
+            let msg = crate::ops::to_string(scope, error);
+            let _ = tx.try_send(Err(msg));
+        }
+    }
+}
+
+/// `op_body_read(streamId)`: a promise of the next chunk of a native body
+/// stream (`Uint8Array`), or `null` at its end.
+pub(crate) fn op_body_read(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    let stream = st.body_streams.remove(&id);
+    let state_for_put = state.clone();
+    let promise = st.spawn(scope, async move {
+        let Some(mut stream) = stream else {
+            return AsyncResult::Chunk(Ok(None));
+        };
+        let next = stream.next().await;
+        let result = match next {
+            Some(Ok(bytes)) => {
+                state_for_put.borrow_mut().body_streams.insert(id, stream);
+                Ok(Some(bytes))
+            }
+            Some(Err(e)) => Err(e),
+            None => Ok(None),
+        };
+        AsyncResult::Chunk(result)
+    });
+    rv.set(promise.into());
+}
+
+/// `op_body_cancel(streamId)`: drops a native body stream.
+pub(crate) fn op_body_cancel(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let state = crate::ops::state(scope);
+    state.borrow_mut().body_streams.remove(&id);
+}
+
+/// `op_fetch(method, url, headersFlat, body)`: outbound fetch through the
+/// host; a promise of `[status, headersFlat, body]`.
+pub(crate) fn op_fetch(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let method = crate::ops::to_string(scope, args.get(0));
+    let url = crate::ops::to_string(scope, args.get(1));
+    let mut headers = Vec::new();
+    if let Ok(arr) = v8::Local::<v8::Array>::try_from(args.get(2)) {
+        let n = arr.length();
+        let mut i = 0;
+        while i + 1 < n {
+            let k = arr.get_index(scope, i).unwrap();
+            let v = arr.get_index(scope, i + 1).unwrap();
+            headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
+            i += 2;
+        }
+    }
+    let body = match crate::ops::to_bytes(args.get(3)) {
+        Some(b) => Body::Full(Bytes::from(b)),
+        None => Body::Empty,
+    };
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    let fut = st.host.fetch(HttpRequest {
+        method,
+        url,
+        headers,
+        body,
+    });
+    let promise = st.spawn(scope, async move { AsyncResult::Fetch(fut.await) });
+    rv.set(promise.into());
+}
+
+/// A response with its whole body read, from [`Runtime::call`].
+#[derive(Debug)]
+pub struct FullResponse {
+    /// Status code.
+    pub status: u16,
+    /// Header names (lower case) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl FullResponse {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as (lossy) UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Runtime {
+    /// Dispatches `request` and drives the event loop on this thread until
+    /// the whole response body has arrived. For tests, tools and benchmarks;
+    /// the node drives runtimes asynchronously instead.
+    pub fn call(&mut self, request: HttpRequest) -> Result<FullResponse, String> {
+        use futures::FutureExt;
+        let (tx, mut rx) = oneshot::channel();
+        self.dispatch(request, tx);
+        let response = futures::executor::block_on(futures::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = rx.poll_unpin(cx) {
+                return Poll::Ready(r.ok());
+            }
+            match self.poll_event_loop(cx) {
+                Poll::Ready(()) => Poll::Ready(match rx.poll_unpin(cx) {
+                    Poll::Ready(r) => r.ok(),
+                    Poll::Pending => None,
+                }),
+                Poll::Pending => Poll::Pending,
+            }
+        }))
+        .ok_or_else(|| "the handler never produced a response".to_string())?;
+        let body = match response.body {
+            Body::Empty => Vec::new(),
+            Body::Full(b) => b.to_vec(),
+            Body::Stream(mut stream) => {
+                let mut out = Vec::new();
+                let mut loop_idle = false;
+                futures::executor::block_on(futures::future::poll_fn(|cx| {
+                    loop {
+                        match stream.poll_next_unpin(cx) {
+                            Poll::Ready(Some(Ok(chunk))) => out.extend_from_slice(&chunk),
+                            Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                            Poll::Ready(None) => return Poll::Ready(Ok(())),
+                            Poll::Pending => {
+                                if loop_idle {
+                                    return Poll::Ready(Err("the body stream stalled".to_string()));
+                                }
+                                match self.poll_event_loop(cx) {
+                                    Poll::Ready(()) => loop_idle = true,
+                                    Poll::Pending => return Poll::Pending,
+                                }
+                            }
+                        }
+                    }
+                }))?;
+                out
+            }
+        };
+        Ok(FullResponse {
+            status: response.status,
+            headers: response.headers,
+            body,
+        })
+    }
+}

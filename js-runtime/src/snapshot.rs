@@ -1,0 +1,88 @@
+//! The startup snapshot: a V8 heap image holding the Web API glue already
+//! evaluated, so that a new isolate deserializes it instead of running
+//! ~the whole `ext/` JS again. Built once per process on first use.
+
+use std::sync::OnceLock;
+
+use crate::ext;
+
+/// Index of the `ops` object among the snapshot's context data.
+pub(crate) const OPS_INDEX: usize = 0;
+/// Index of the `internals` object among the snapshot's context data.
+pub(crate) const INTERNALS_INDEX: usize = 1;
+
+static SNAPSHOT: OnceLock<&'static [u8]> = OnceLock::new();
+
+/// The snapshot blob, built on first call.
+pub(crate) fn blob() -> &'static [u8] {
+    SNAPSHOT.get_or_init(|| {
+        crate::platform::init();
+        let started = std::time::Instant::now();
+        let data = build();
+        tracing::debug!(
+            bytes = data.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "startup snapshot built"
+        );
+        Box::leak(data.into_boxed_slice())
+    })
+}
+
+/// Size of the startup snapshot in bytes (builds it if needed).
+pub fn snapshot_size() -> usize {
+    blob().len()
+}
+
+fn build() -> Vec<u8> {
+    let mut creator = v8::Isolate::snapshot_creator(None, None);
+    {
+        v8::scope!(let scope, &mut creator);
+        let context = v8::Context::new(scope, Default::default());
+        let scope = &mut v8::ContextScope::new(scope, context);
+        let ops = v8::Object::new(scope);
+        let internals = v8::Object::new(scope);
+        let global = context.global(scope);
+        for (name, source) in ext::js_sources() {
+            run_glue(scope, name, source, global, ops, internals);
+        }
+        scope.add_context_data(context, ops);
+        scope.add_context_data(context, internals);
+        scope.set_default_context(context);
+    }
+    let blob = creator
+        .create_blob(v8::FunctionCodeHandling::Keep)
+        .expect("V8 refused to create the startup snapshot");
+    blob.to_vec()
+}
+
+/// Evaluates one glue file as `function (globalThis, ops, internals) {…}`.
+/// A broken glue file is a bug in this crate: it panics with the location.
+fn run_glue(
+    scope: &mut v8::PinScope,
+    name: &str,
+    source: &str,
+    global: v8::Local<v8::Object>,
+    ops: v8::Local<v8::Object>,
+    internals: v8::Local<v8::Object>,
+) {
+    let wrapped = format!("(function (globalThis, ops, internals) {{ \"use strict\";\n{source}\n}})");
+    let code = v8::String::new(scope, &wrapped).unwrap();
+    let resource = v8::String::new(scope, name).unwrap();
+    // Line offset -1: the wrapper's first line does not count.
+    let origin = v8::ScriptOrigin::new(scope, resource.into(), -1, 0, false, 0, None, false, false, false, None);
+    v8::tc_scope!(let tc, scope);
+    let result = v8::Script::compile(tc, code, Some(&origin))
+        .and_then(|s| s.run(tc))
+        .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+        .and_then(|f| {
+            let undefined = v8::undefined(tc).into();
+            f.call(tc, undefined, &[global.into(), ops.into(), internals.into()])
+        });
+    if result.is_none() {
+        let err = crate::runtime::js_error_from_try_catch(tc);
+        panic!(
+            "runtime glue failed to evaluate: {err}\n{}",
+            err.stack.clone().unwrap_or_default()
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! `outpost dev`: serve one handler from disk on the node's own ingress,
+//! reloading it when its files change.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use notify::Watcher;
+use outpost_js::RuntimeOptions;
+use tokio::sync::watch;
+
+use crate::bundle::load_path;
+use crate::host::LogSink;
+use crate::ingress::{Limits, Service, h1};
+use crate::router::{Router, Target};
+use crate::worker::{self, WorkerConfig};
+
+/// Options of `outpost dev`.
+#[derive(Clone, Debug)]
+pub struct DevOptions {
+    /// The handler file or folder.
+    pub path: PathBuf,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Watch the files and reload on change.
+    pub watch: bool,
+}
+
+/// Runs until `stop` resolves (Ctrl-C in the CLI). Prints
+/// `ready on http://ADDR` once the listener accepts connections.
+pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let loaded = load_path(&opts.path)?;
+    let name: Arc<str> = loaded.name.clone().into();
+    let (handle, join) = worker::spawn(
+        "outpost-isolate-0".into(),
+        WorkerConfig { log_sink: LogSink::Console, runtime: RuntimeOptions::default() },
+    )?;
+    handle
+        .load(name.clone(), Arc::new(loaded.bundle.clone()))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("the handler failed to load")?;
+    let router = Arc::new(Router::new("localhost"));
+    router.set_fallback(Some(Target { deployment: name.clone(), worker: handle.clone() }));
+
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let service = Arc::new(Service { router: router.clone(), limits: Limits::default() });
+    let server = tokio::spawn(h1::serve(listener, service, shutdown_rx));
+    println!("ready on http://{addr}");
+
+    // File watching: debounce bursts of events, then reload.
+    let (change_tx, mut change_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let _watcher = if opts.watch {
+        let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res {
+                if matches!(ev.kind, notify::EventKind::Modify(_) | notify::EventKind::Create(_) | notify::EventKind::Remove(_)) {
+                    let _ = change_tx.send(());
+                }
+            }
+        })?;
+        for p in &loaded.watch {
+            w.watch(p, notify::RecursiveMode::Recursive)?;
+        }
+        Some(w)
+    } else {
+        None
+    };
+
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(()) = change_rx.recv() => {
+                // Let a burst of writes settle.
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(50), change_rx.recv()).await {
+                        Ok(Some(())) => continue,
+                        _ => break,
+                    }
+                }
+                reload(&opts.path, &name, &handle).await;
+            }
+        }
+    }
+    let _ = shutdown_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    drop(handle);
+    router.set_fallback(None);
+    drop(router);
+    let _ = tokio::task::spawn_blocking(move || join.join()).await;
+    Ok(())
+}
+
+async fn reload(path: &Path, name: &Arc<str>, handle: &worker::WorkerHandle) {
+    match load_path(path) {
+        Ok(loaded) => match handle.load(name.clone(), Arc::new(loaded.bundle)).await {
+            Ok(()) => println!("reloaded {}", path.display()),
+            Err(e) => eprintln!("reload failed, still serving the previous version:\n{e}"),
+        },
+        Err(e) => eprintln!("reload failed, still serving the previous version:\n{e}"),
+    }
+}

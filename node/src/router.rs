@@ -1,0 +1,143 @@
+//! Host (+ path) → deployment. Reads take no lock: the table is an
+//! immutable snapshot swapped whole when deployments change.
+
+use std::sync::{Arc, RwLock};
+
+use crate::worker::WorkerHandle;
+
+/// Where a request goes.
+#[derive(Clone)]
+pub struct Target {
+    /// The deployment's key on its worker.
+    pub deployment: Arc<str>,
+    /// The isolate thread that serves it.
+    pub worker: WorkerHandle,
+}
+
+/// A route pattern: `host/path*` as in `api.example.com/v1/*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutePattern {
+    /// Host, or `*.example.com` for any subdomain.
+    pub host: String,
+    /// Path prefix when the pattern ends in `*`, else the exact path.
+    pub path: String,
+    /// Whether `path` is a prefix.
+    pub prefix: bool,
+}
+
+impl RoutePattern {
+    /// Parses `api.example.com/v1/*` (a scheme is ignored; a bare host
+    /// matches every path).
+    pub fn parse(pattern: &str) -> Option<Self> {
+        let p = pattern.trim();
+        let p = p.strip_prefix("https://").or_else(|| p.strip_prefix("http://")).unwrap_or(p);
+        let (host, path) = match p.find('/') {
+            Some(i) => (&p[..i], &p[i..]),
+            None => (p, "/*"),
+        };
+        if host.is_empty() {
+            return None;
+        }
+        let (path, prefix) = match path.strip_suffix('*') {
+            Some(pre) => (pre, true),
+            None => (path, false),
+        };
+        Some(RoutePattern { host: host.to_ascii_lowercase(), path: path.to_string(), prefix })
+    }
+
+    fn matches(&self, host: &str, path: &str) -> bool {
+        let host_ok = match self.host.strip_prefix("*.") {
+            Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(suffix) && host.as_bytes()[host.len() - suffix.len() - 1] == b'.',
+            None => self.host == "*" || self.host == host,
+        };
+        host_ok && if self.prefix { path.starts_with(&self.path) } else { path == self.path }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Table {
+    /// Custom routes, most specific (longest path) first.
+    routes: Vec<(RoutePattern, Target)>,
+    /// `NAME` or `NAME--ENV` under the zone.
+    names: std::collections::HashMap<String, Target>,
+    /// Where everything else goes (`outpost dev` serves one deployment on
+    /// every host).
+    fallback: Option<Target>,
+}
+
+/// The routing table.
+pub struct Router {
+    zone: String,
+    table: RwLock<Arc<Table>>,
+}
+
+impl Router {
+    /// A router answering `NAME.<zone>`.
+    pub fn new(zone: &str) -> Self {
+        Router { zone: zone.trim_matches('.').to_ascii_lowercase(), table: RwLock::new(Arc::default()) }
+    }
+
+    fn snapshot(&self) -> Arc<Table> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Table)) {
+        let mut guard = self.table.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = (**guard).clone();
+        f(&mut next);
+        *guard = Arc::new(next);
+    }
+
+    /// Serves `NAME.<zone>` (and the custom `routes`) from `target`.
+    pub fn set(&self, name_label: &str, routes: &[RoutePattern], target: Target) {
+        self.update(|t| {
+            t.names.insert(name_label.to_ascii_lowercase(), target.clone());
+            t.routes.retain(|(_, tg)| tg.deployment != target.deployment);
+            for r in routes {
+                t.routes.push((r.clone(), target.clone()));
+            }
+            t.routes.sort_by(|a, b| b.0.path.len().cmp(&a.0.path.len()));
+        });
+    }
+
+    /// Sends every request no route or name matches to `target`.
+    pub fn set_fallback(&self, target: Option<Target>) {
+        self.update(|t| t.fallback = target);
+    }
+
+    /// The target for `host` (port stripped, any case) and `path`.
+    pub fn resolve(&self, host: &str, path: &str) -> Option<Target> {
+        let table = self.snapshot();
+        let host = host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map(|(h, _)| h).unwrap_or(host);
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        for (pattern, target) in &table.routes {
+            if pattern.matches(&host, path) {
+                return Some(target.clone());
+            }
+        }
+        if let Some(label) = host.strip_suffix(&self.zone).and_then(|h| h.strip_suffix('.')) {
+            if let Some(t) = table.names.get(label) {
+                return Some(t.clone());
+            }
+        }
+        table.fallback.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_patterns() {
+        let p = RoutePattern::parse("api.example.com/v1/*").unwrap();
+        assert_eq!(p, RoutePattern { host: "api.example.com".into(), path: "/v1/".into(), prefix: true });
+        assert!(p.matches("api.example.com", "/v1/users"));
+        assert!(!p.matches("api.example.com", "/v2/users"));
+        let any = RoutePattern::parse("*.example.com").unwrap();
+        assert!(any.matches("a.example.com", "/x"));
+        assert!(!any.matches("example.com", "/x"));
+        assert!(!any.matches("badexample.com", "/x"));
+        assert!(RoutePattern::parse("/x").is_none());
+    }
+}

@@ -1,0 +1,102 @@
+//! `outpost dev`: serving, logging, reloading, shutting down.
+
+use std::time::Duration;
+
+use outpost_tests::{Outpost, TempDir, request, root, send_raw};
+
+#[test]
+fn serves_a_single_file_and_prints_console_log() {
+    let dir = TempDir::new("single");
+    let file = dir.write(
+        "worker.js",
+        r#"export default { fetch(req) { console.log("got", new URL(req.url).pathname); return new Response("hi " + req.method); } };"#,
+    );
+    let mut op = Outpost::dev(&file, &[]);
+    let r = op.get("localhost", "/path");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "hi GET");
+    assert!(op.wait_line(|l| l.contains("got /path"), Duration::from_secs(10)).is_some(), "console.log reaches stdout");
+}
+
+#[test]
+fn service_worker_syntax_and_env_vars_from_wrangler_toml() {
+    let dir = TempDir::new("sw");
+    dir.write("wrangler.toml", "name = \"sw\"\nmain = \"sw.js\"\n[vars]\nGREETING = \"hey\"\n");
+    dir.write(
+        "sw.js",
+        r#"addEventListener("fetch", (event) => { event.respondWith(new Response("sw " + typeof GREETING)); });"#,
+    );
+    let op = Outpost::dev(&dir.0, &[]);
+    let r = op.get("localhost", "/");
+    assert_eq!((r.status, r.text().as_str()), (200, "sw undefined"));
+
+    let dir2 = TempDir::new("vars");
+    dir2.write("wrangler.toml", "name = \"vars\"\nmain = \"index.js\"\n[vars]\nGREETING = \"hey\"\nN = 3\n");
+    dir2.write("index.js", "export default { fetch(r, env) { return Response.json(env); } };");
+    let op2 = Outpost::dev(&dir2.0, &[]);
+    let r = op2.get("localhost", "/");
+    assert_eq!(r.text(), r#"{"GREETING":"hey","N":3}"#);
+}
+
+#[test]
+fn posts_bodies_and_streams_responses() {
+    let dir = TempDir::new("echo");
+    let file = dir.write(
+        "echo.js",
+        r#"export default { async fetch(req) {
+            if (req.method === "POST") return new Response((await req.text()).toUpperCase(), { status: 201 });
+            const enc = new TextEncoder();
+            let i = 0;
+            return new Response(new ReadableStream({ pull(c) { if (i++ < 3) c.enqueue(enc.encode("chunk" + i + ";")); else c.close(); } }));
+        } };"#,
+    );
+    let op = Outpost::dev(&file, &[]);
+    let r = request(op.addr, "POST", "localhost", "/", &[("content-type", "text/plain")], b"hello body");
+    assert_eq!((r.status, r.text().as_str()), (201, "HELLO BODY"));
+    let r = op.get("localhost", "/");
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.text(), "chunk1;chunk2;chunk3;");
+}
+
+#[test]
+fn reloads_when_a_file_changes_and_keeps_serving_on_a_broken_edit() {
+    let dir = TempDir::new("reload");
+    dir.write("outpost.toml", "name = \"reload\"\nmain = \"index.js\"\n");
+    dir.write("index.js", r#"export default { fetch() { return new Response("v1"); } };"#);
+    let mut op = Outpost::dev(&dir.0, &[]);
+    assert_eq!(op.get("localhost", "/").text(), "v1");
+
+    dir.write("index.js", r#"export default { fetch() { return new Response("v2"); } };"#);
+    assert!(op.wait_line(|l| l.starts_with("reloaded"), Duration::from_secs(20)).is_some(), "reload announced");
+    assert_eq!(op.get("localhost", "/").text(), "v2");
+
+    // A syntax error: the old version keeps serving, the error names the spot.
+    dir.write("index.js", "export default { fetch() { return new Response(\"v3\") } ;\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut stderr_seen = false;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        if op.get("localhost", "/").text() == "v2" {
+            stderr_seen = true;
+            break;
+        }
+    }
+    assert!(stderr_seen, "previous version still serves after a broken edit");
+    dir.write("index.js", r#"export default { fetch() { return new Response("v4"); } };"#);
+    assert!(op.wait_line(|l| l.starts_with("reloaded"), Duration::from_secs(20)).is_some());
+    assert_eq!(op.get("localhost", "/").text(), "v4");
+    let status = op.signal_and_wait("INT", Duration::from_secs(20)).expect("exits on SIGINT");
+    assert!(status.success(), "clean exit on Ctrl-C: {status:?}");
+    let stderr = op.stderr_text();
+    assert!(stderr.contains("index.js:1:"), "reload error names file:line:col: {stderr}");
+}
+
+#[test]
+fn malformed_requests_get_400() {
+    let op = Outpost::dev(&root().join("examples/hello"), &[]);
+    let out = send_raw(op.addr, b"GARBAGE\r\n\r\n");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    let out = send_raw(op.addr, b"GET / HTTP/1.1\r\n\r\n");
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 400"), "missing Host is a 400");
+}
