@@ -86,3 +86,37 @@ fn form() {
     let html = request(op.addr, "POST", "localhost", "/", &[("content-type", "application/x-www-form-urlencoded")], b"name=%3Cb%3E");
     assert!(html.text().contains("Hello, &#60;b&#62;!"), "{}", html.text());
 }
+
+/// Installs the Hono example's packages (npm registry) and bundles it with
+/// esbuild, as a developer would.
+fn build_hono() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = root().join("examples/hono");
+        let npm = |args: &[&str]| {
+            let out = std::process::Command::new("npm").args(args).current_dir(&dir).output().expect("npm is installed");
+            assert!(out.status.success(), "npm {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        if !dir.join("node_modules/hono").is_dir() {
+            npm(&["ci", "--no-audit", "--no-fund"]);
+        }
+        npm(&["run", "build"]);
+    });
+}
+
+#[test]
+fn hono_app_bundled_by_esbuild() {
+    build_hono();
+    let op = example("hono");
+    let r = op.get("localhost", "/");
+    assert_eq!((r.status, r.text().as_str()), (200, "Hello Hono!"));
+    assert_eq!(r.header("x-served-by"), Some("outpost"), "middleware ran");
+    assert!(r.header("x-elapsed-ms").is_some());
+    assert_eq!(op.get("localhost", "/users/7").text(), r#"{"id":7,"name":"user 7"}"#);
+    let echo = request(op.addr, "POST", "localhost", "/echo", &[("content-type", "application/json")], br#"{"a":[1,2]}"#);
+    assert_eq!((echo.status, echo.text().as_str()), (201, r#"{"received":{"a":[1,2]}}"#));
+    assert_eq!(op.get("localhost", "/stream").text(), "part 1\npart 2\npart 3\n");
+    let token = op.get("localhost", "/token").text();
+    assert!(token.contains(r#""sub":"ada""#) && token.contains("eyJ"), "{token}");
+    assert_eq!(op.get("localhost", "/nope").status, 404);
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs Outpost's benchmarks and writes bench/RESULTS.md.
+#   bench/run.sh            (what `make bench` runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/RESULTS.md
+runtime_table=$(cargo bench --quiet -p outpost-js --bench runtime 2>/dev/null | grep '^|')
+{
+  echo "# Benchmark results"
+  echo
+  echo "Written by \`make bench\` (\`bench/run.sh\`) on $(date -u +%Y-%m-%d), $(nproc) cores,"
+  echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'). Shared machine: compare ratios, not absolute times."
+  echo
+  echo "## Runtime (\`cargo bench -p outpost-js --bench runtime\`)"
+  echo
+  echo "In-process, release build, one thread. \"Warm call\" is Request in → Response out"
+  echo "on a warm isolate: building the lazy \`Request\`, calling \`fetch\`, reading the"
+  echo "\`Response\` back into Rust."
+  echo
+  echo "$runtime_table"
+} > "$out"
+cat "$out"

@@ -1,0 +1,148 @@
+//! Runtime micro-benchmarks: isolate start, cold start of a 100 KB bundle,
+//! warm request → response inside the runtime, heap per idle isolate.
+//! Prints a Markdown table (bench/run.sh writes it to bench/RESULTS.md).
+//!
+//! Run: `cargo bench -p outpost-js --bench runtime`
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use outpost_js::{Body, Bundle, HttpRequest, Runtime, RuntimeOptions, StdHost};
+
+const HELLO: &str = "export default { fetch() { return new Response('Hello World!'); } };";
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let idx = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[idx]
+}
+
+fn request() -> HttpRequest {
+    HttpRequest {
+        method: "GET".into(),
+        url: "http://hello.localhost/".into(),
+        headers: vec![("host".into(), "hello.localhost".into()), ("accept".into(), "*/*".into())],
+        body: Body::Empty,
+    }
+}
+
+/// A ~100 KB module: many small functions and a lookup table, the shape of
+/// a bundled app.
+fn big_bundle(seed: usize) -> Bundle {
+    let mut code = String::with_capacity(110_000);
+    code.push_str(&format!("const SEED = {seed};\n"));
+    let mut i = 0;
+    while code.len() < 100_000 {
+        code.push_str(&format!(
+            "function route{i}(req, url) {{ const parts = url.pathname.split('/'); if (parts[1] === 'r{i}') {{ return new Response(JSON.stringify({{ route: {i}, q: url.searchParams.get('q') ?? null, note: 'generated handler number {i} for the cold start benchmark' }}), {{ headers: {{ 'content-type': 'application/json' }} }}); }} return null; }}\n"
+        ));
+        i += 1;
+    }
+    code.push_str(&format!("const ROUTES = [{}];\n", (0..i).map(|n| format!("route{n}")).collect::<Vec<_>>().join(",")));
+    code.push_str("export default { fetch(req) { const url = new URL(req.url); for (const r of ROUTES) { const res = r(req, url); if (res) return res; } return new Response('cold ' + SEED); } };\n");
+    Bundle::single("app.js", code)
+}
+
+fn call(rt: &mut Runtime) -> Duration {
+    let (tx, mut rx) = oneshot::channel();
+    let t = Instant::now();
+    rt.dispatch(request(), tx);
+    let got = rx.try_recv();
+    let elapsed = t.elapsed();
+    assert!(matches!(got, Ok(Some(_))), "hello answers synchronously");
+    elapsed
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .unwrap_or(0)
+}
+
+fn main() {
+    let host: Rc<StdHost> = Rc::new(StdHost);
+    let hello = Bundle::single("hello.js", HELLO);
+    let started = Instant::now();
+    drop(Runtime::new(&hello, host.clone(), RuntimeOptions::default()).unwrap());
+    let first = started.elapsed();
+    println!("| metric | p50 | p90 | p99 | goal |");
+    println!("|---|---|---|---|---|");
+    println!("| process's first runtime (builds the startup snapshot, {} KB) | {:.1} ms | | | once per process |", outpost_js::snapshot_size() / 1024, first.as_secs_f64() * 1e3);
+
+    // Isolate + context from the snapshot + hello module loaded.
+    let mut samples = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        let rt = Runtime::new(&hello, host.clone(), RuntimeOptions::default()).unwrap();
+        samples.push(t.elapsed());
+        drop(rt);
+    }
+    let fmt = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+    println!(
+        "| isolate + context + hello module ready | {} | {} | {} | ≤ 2 ms p50 |",
+        fmt(percentile(&mut samples, 0.5)),
+        fmt(percentile(&mut samples, 0.9)),
+        fmt(percentile(&mut samples, 0.99))
+    );
+
+    // Cold start: a never-run 100 KB bundle to its first response.
+    let mut samples = Vec::new();
+    for n in 0..100 {
+        let bundle = big_bundle(n);
+        let t = Instant::now();
+        let mut rt = Runtime::new(&bundle, host.clone(), RuntimeOptions::default()).unwrap();
+        let resp = rt.call(request()).unwrap();
+        samples.push(t.elapsed());
+        assert_eq!(resp.body, format!("cold {n}").as_bytes());
+        drop(rt);
+    }
+    println!(
+        "| cold start: 100 KB bundle, new isolate → first response | {} | {} | {} | ≤ 5 ms p50, ≤ 15 ms p99 |",
+        fmt(percentile(&mut samples, 0.5)),
+        fmt(percentile(&mut samples, 0.9)),
+        fmt(percentile(&mut samples, 0.99))
+    );
+
+    // Warm: Request in → Response out on a warm isolate.
+    let mut rt = Runtime::new(&hello, host.clone(), RuntimeOptions::default()).unwrap();
+    for _ in 0..20_000 {
+        call(&mut rt);
+    }
+    let mut samples = Vec::with_capacity(100_000);
+    let t = Instant::now();
+    for _ in 0..100_000 {
+        samples.push(call(&mut rt));
+    }
+    let mean = t.elapsed() / 100_000;
+    let us = |d: Duration| format!("{:.2} µs", d.as_secs_f64() * 1e6);
+    println!(
+        "| warm call: Request in → Response out (mean {}) | {} | {} | {} | ≤ 3 µs p50 |",
+        us(mean),
+        us(percentile(&mut samples, 0.5)),
+        us(percentile(&mut samples, 0.9)),
+        us(percentile(&mut samples, 0.99))
+    );
+    drop(rt);
+
+    // Heap per idle isolate (hello module loaded, after a full GC).
+    let before = rss_kb();
+    let mut runtimes = Vec::new();
+    let mut heap = 0usize;
+    for _ in 0..100 {
+        let mut rt = Runtime::new(&hello, host.clone(), RuntimeOptions::default()).unwrap();
+        rt.call(request()).unwrap();
+        rt.collect_garbage();
+        heap += rt.heap_used();
+        runtimes.push(rt);
+    }
+    let after = rss_kb();
+    println!(
+        "| V8 heap per idle isolate (used, after GC; 100 isolates) | {:.2} MB | | | ≤ 3 MB |",
+        heap as f64 / 100.0 / 1e6
+    );
+    println!("| process RSS per idle isolate (100 isolates) | {:.2} MB | | | |", (after.saturating_sub(before)) as f64 / 100.0 / 1024.0);
+    // Drop in reverse order of creation is not required, but tidy.
+    while runtimes.pop().is_some() {}
+}
