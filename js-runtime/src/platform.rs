@@ -1,8 +1,104 @@
-//! One V8 platform per process, initialised on first use.
+//! One V8 platform per process, initialised on first use, whose foreground
+//! tasks (async WebAssembly compilation results, GC follow-ups, Atomics
+//! waits) are queued per isolate and run by that isolate's event loop on
+//! its own thread.
 
-use std::sync::Once;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use futures::task::AtomicWaker;
 
 static INIT: Once = Once::new();
+
+/// Foreground tasks V8 posted for one isolate.
+#[derive(Default)]
+pub(crate) struct TaskQueue {
+    tasks: Mutex<Vec<(Option<Instant>, v8::Task)>>,
+    pub(crate) waker: AtomicWaker,
+}
+
+impl TaskQueue {
+    fn push(&self, due: Option<Instant>, task: v8::Task) {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push((due, task));
+        self.waker.wake();
+    }
+
+    /// Runs the tasks that are due, on the isolate's thread. Returns how
+    /// many ran.
+    pub(crate) fn run_due(&self) -> usize {
+        let now = Instant::now();
+        let due: Vec<v8::Task> = {
+            let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            if tasks.is_empty() {
+                return 0;
+            }
+            let (run, keep): (Vec<_>, Vec<_>) = tasks.drain(..).partition(|(at, _)| at.is_none_or(|at| at <= now));
+            *tasks = keep;
+            run.into_iter().map(|(_, t)| t).collect()
+        };
+        let n = due.len();
+        for task in due {
+            task.run();
+        }
+        n
+    }
+}
+
+/// Isolate pointer → its task queue.
+static QUEUES: LazyLock<Mutex<HashMap<usize, Arc<TaskQueue>>>> = LazyLock::new(Default::default);
+
+fn key(isolate: &v8::Isolate) -> usize {
+    // SAFETY: reading the isolate's address; `UnsafeRawIsolatePtr` is a
+    // transparent wrapper over the same pointer V8 passes to the platform.
+    let raw = unsafe { isolate.as_raw_isolate_ptr() };
+    // SAFETY: `UnsafeRawIsolatePtr` is `repr(transparent)` over a pointer.
+    let ptr: *mut std::ffi::c_void = unsafe { std::mem::transmute(raw) };
+    ptr as usize
+}
+
+/// Registers `isolate` so the tasks V8 posts for it are queued.
+pub(crate) fn register(isolate: &v8::Isolate) -> Arc<TaskQueue> {
+    let q = Arc::new(TaskQueue::default());
+    QUEUES.lock().unwrap_or_else(|e| e.into_inner()).insert(key(isolate), q.clone());
+    q
+}
+
+/// Forgets `isolate`'s queue (before the isolate is disposed).
+pub(crate) fn unregister(isolate: &v8::Isolate) {
+    QUEUES.lock().unwrap_or_else(|e| e.into_inner()).remove(&key(isolate));
+}
+
+struct Platform;
+
+impl Platform {
+    fn post(isolate: *mut std::ffi::c_void, due: Option<Instant>, task: v8::Task) {
+        let q = QUEUES.lock().unwrap_or_else(|e| e.into_inner()).get(&(isolate as usize)).cloned();
+        // A task for an isolate that is not (or no longer) registered — the
+        // snapshot creator, or one being disposed — is dropped unrun.
+        if let Some(q) = q {
+            q.push(due, task);
+        }
+    }
+}
+
+impl v8::PlatformImpl for Platform {
+    fn post_task(&self, isolate: *mut std::ffi::c_void, task: v8::Task) {
+        Platform::post(isolate, None, task);
+    }
+    fn post_non_nestable_task(&self, isolate: *mut std::ffi::c_void, task: v8::Task) {
+        Platform::post(isolate, None, task);
+    }
+    fn post_delayed_task(&self, isolate: *mut std::ffi::c_void, task: v8::Task, delay: f64) {
+        Platform::post(isolate, Some(Instant::now() + Duration::from_secs_f64(delay.max(0.0))), task);
+    }
+    fn post_non_nestable_delayed_task(&self, isolate: *mut std::ffi::c_void, task: v8::Task, delay: f64) {
+        Platform::post(isolate, Some(Instant::now() + Duration::from_secs_f64(delay.max(0.0))), task);
+    }
+    fn post_idle_task(&self, _isolate: *mut std::ffi::c_void, _task: v8::IdleTask) {
+        // Idle tasks are optional work; none are run.
+    }
+}
 
 /// Initialises V8 once for the whole process: ICU data (without it `Intl`
 /// hangs), flags, the platform. Safe to call from any thread, any number of
@@ -11,10 +107,11 @@ pub fn init() {
     INIT.call_once(|| {
         // The V8 archive carries no ICU data; give it ICU 78's full set.
         v8::icu::set_common_data_78(deno_core_icudata::ICU_DATA).expect("ICU data rejected");
-        // Microtasks are run explicitly after each call into JS; stack size
-        // leaves room below the worker threads' 8 MiB stacks for Rust frames.
+        // Leave room below the worker threads' 8 MiB stacks for Rust frames.
         v8::V8::set_flags_from_string("--stack-size=984");
-        let platform = v8::new_unprotected_default_platform(0, false).make_shared();
+        // Unprotected: isolates are created on worker threads, not on the
+        // thread that initialised V8.
+        let platform = v8::new_custom_platform(0, false, true, Platform).make_shared();
         v8::V8::initialize_platform(platform);
         v8::V8::initialize();
     });

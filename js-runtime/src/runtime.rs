@@ -54,6 +54,7 @@ pub(crate) enum AsyncResult {
 
 pub(crate) struct State {
     pub(crate) host: Rc<dyn Host>,
+    tasks: std::sync::Arc<crate::platform::TaskQueue>,
     pub(crate) resources: ResourceTable,
     pub(crate) time_origin: Instant,
     responses: HashMap<u32, ResponseSlot>,
@@ -162,8 +163,10 @@ impl Runtime {
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         isolate.set_promise_reject_callback(promise_reject_callback);
         let now = host.now();
+        let tasks = crate::platform::register(&isolate);
         let state = Rc::new(RefCell::new(State {
             host,
+            tasks,
             resources: ResourceTable::default(),
             time_origin: now,
             responses: HashMap::new(),
@@ -206,6 +209,7 @@ impl Runtime {
             Ok(m) => m,
             Err(e) => {
                 state.borrow_mut().release_handles();
+                crate::platform::unregister(&isolate);
                 dispose_isolate(isolate);
                 return Err(e);
             }
@@ -298,6 +302,14 @@ impl Runtime {
                 let Some((id, result)) = next else { break };
                 progressed = true;
                 self.complete(id, result);
+            }
+            // Foreground tasks V8 posted (async WebAssembly compiles, …).
+            let tasks = self.state.borrow().tasks.clone();
+            tasks.waker.register(cx.waker());
+            if tasks.run_due() > 0 {
+                progressed = true;
+                v8::scope_with_context!(scope, &mut self.isolate, &self.context);
+                scope.perform_microtask_checkpoint();
             }
             // Due timers.
             let now = self.state.borrow().host.now();
@@ -422,6 +434,7 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         // V8 handles held in the state must go before the isolate does.
         self.state.borrow_mut().release_handles();
+        crate::platform::unregister(&self.isolate);
         // The isolate's own drop requires it to be the entered one; it
         // exits it again.
         // SAFETY: the isolate is alive and owned by this thread.
@@ -914,16 +927,17 @@ impl Runtime {
         use futures::FutureExt;
         let (tx, mut rx) = oneshot::channel();
         self.dispatch(request, tx);
+        // An idle event loop may still be waiting on V8 itself (an async
+        // WebAssembly compile), so idleness only fails the call after a
+        // grace period without any progress.
+        let mut stall = Stall::default();
         let response = futures::executor::block_on(futures::future::poll_fn(|cx| {
             if let Poll::Ready(r) = rx.poll_unpin(cx) {
                 return Poll::Ready(r.ok());
             }
             match self.poll_event_loop(cx) {
-                Poll::Ready(()) => Poll::Ready(match rx.poll_unpin(cx) {
-                    Poll::Ready(r) => r.ok(),
-                    Poll::Pending => None,
-                }),
-                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) if stall.expired(cx) => Poll::Ready(None),
+                _ => Poll::Pending,
             }
         }))
         .ok_or_else(|| "the handler never produced a response".to_string())?;
@@ -932,7 +946,7 @@ impl Runtime {
             Body::Full(b) => b.to_vec(),
             Body::Stream(mut stream) => {
                 let mut out = Vec::new();
-                let mut loop_idle = false;
+                let mut stall = Stall::default();
                 futures::executor::block_on(futures::future::poll_fn(|cx| {
                     loop {
                         match stream.poll_next_unpin(cx) {
@@ -940,13 +954,12 @@ impl Runtime {
                             Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
                             Poll::Ready(None) => return Poll::Ready(Ok(())),
                             Poll::Pending => {
-                                if loop_idle {
-                                    return Poll::Ready(Err("the body stream stalled".to_string()));
-                                }
-                                match self.poll_event_loop(cx) {
-                                    Poll::Ready(()) => loop_idle = true,
-                                    Poll::Pending => return Poll::Pending,
-                                }
+                                return match self.poll_event_loop(cx) {
+                                    Poll::Ready(()) if stall.expired(cx) => {
+                                        Poll::Ready(Err("the body stream stalled".to_string()))
+                                    }
+                                    _ => Poll::Pending,
+                                };
                             }
                         }
                     }
@@ -959,5 +972,33 @@ impl Runtime {
             headers: response.headers,
             body,
         })
+    }
+}
+
+/// Gives an idle event loop a grace period (waking the task when it ends)
+/// before [`Runtime::call`] declares it stuck.
+#[derive(Default)]
+struct Stall {
+    flag: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Stall {
+    const GRACE: Duration = Duration::from_secs(5);
+
+    fn expired(&mut self, cx: &mut TaskContext<'_>) -> bool {
+        match &self.flag {
+            Some(f) => f.load(std::sync::atomic::Ordering::Acquire),
+            None => {
+                let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let (f, waker) = (flag.clone(), cx.waker().clone());
+                std::thread::spawn(move || {
+                    std::thread::sleep(Self::GRACE);
+                    f.store(true, std::sync::atomic::Ordering::Release);
+                    waker.wake();
+                });
+                self.flag = Some(flag);
+                false
+            }
+        }
     }
 }
