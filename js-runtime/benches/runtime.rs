@@ -22,13 +22,16 @@ fn request() -> HttpRequest {
     HttpRequest {
         method: "GET".into(),
         url: "http://hello.localhost/".into(),
-        headers: vec![("host".into(), "hello.localhost".into()), ("accept".into(), "*/*".into())],
+        headers: vec![
+            ("host".into(), "hello.localhost".into()),
+            ("accept".into(), "*/*".into()),
+        ],
         body: Body::Empty,
     }
 }
 
-/// A ~100 KB module: many small functions and a lookup table, the shape of
-/// a bundled app.
+/// A ~100 KB module in the shape of a bundled app: many route handlers and
+/// helpers, of which one request reaches a few.
 fn big_bundle(seed: usize) -> Bundle {
     let mut code = String::with_capacity(110_000);
     code.push_str(&format!("const SEED = {seed};\n"));
@@ -39,9 +42,25 @@ fn big_bundle(seed: usize) -> Bundle {
         ));
         i += 1;
     }
-    code.push_str(&format!("const ROUTES = [{}];\n", (0..i).map(|n| format!("route{n}")).collect::<Vec<_>>().join(",")));
-    code.push_str("export default { fetch(req) { const url = new URL(req.url); for (const r of ROUTES) { const res = r(req, url); if (res) return res; } return new Response('cold ' + SEED); } };\n");
+    code.push_str(&format!(
+        "const ROUTES = {{ {} }};\n",
+        (0..i)
+            .map(|n| format!("'/r{n}': route{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    ));
+    code.push_str("export default { fetch(req) { const url = new URL(req.url); const route = ROUTES[url.pathname]; return route ? route(req, url) : new Response('cold ' + SEED); } };\n");
     Bundle::single("app.js", code)
+}
+
+/// The Hono example bundled by esbuild (`examples/hono/dist/worker.js`),
+/// when it has been built.
+fn hono_bundle() -> Option<Bundle> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hono/dist/worker.js");
+    let code = std::fs::read_to_string(path).ok()?;
+    let mut b = Bundle::single("worker.js", code);
+    b.vars.insert("JWT_SECRET".into(), serde_json::json!("bench"));
+    Some(b)
 }
 
 fn call(rt: &mut Runtime) -> Duration {
@@ -57,7 +76,11 @@ fn call(rt: &mut Runtime) -> Duration {
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0))
+        })
         .unwrap_or(0)
 }
 
@@ -69,7 +92,11 @@ fn main() {
     let first = started.elapsed();
     println!("| metric | p50 | p90 | p99 | goal |");
     println!("|---|---|---|---|---|");
-    println!("| process's first runtime (builds the startup snapshot, {} KB) | {:.1} ms | | | once per process |", outpost_js::snapshot_size() / 1024, first.as_secs_f64() * 1e3);
+    println!(
+        "| process's first runtime (builds the startup snapshot, {} KB) | {:.1} ms | | | once per process |",
+        outpost_js::snapshot_size() / 1024,
+        first.as_secs_f64() * 1e3
+    );
 
     // Isolate + context from the snapshot + hello module loaded.
     let mut samples = Vec::new();
@@ -104,6 +131,23 @@ fn main() {
         fmt(percentile(&mut samples, 0.9)),
         fmt(percentile(&mut samples, 0.99))
     );
+    if let Some(hono) = hono_bundle() {
+        let size = hono.size() / 1024;
+        let mut samples = Vec::new();
+        for _ in 0..100 {
+            let t = Instant::now();
+            let mut rt = Runtime::new(&hono, host.clone(), RuntimeOptions::default()).unwrap();
+            let resp = rt.call(request()).unwrap();
+            samples.push(t.elapsed());
+            assert_eq!(resp.body, b"Hello Hono!");
+        }
+        println!(
+            "| cold start: Hono app bundled by esbuild ({size} KB), new isolate → first response | {} | {} | {} | |",
+            fmt(percentile(&mut samples, 0.5)),
+            fmt(percentile(&mut samples, 0.9)),
+            fmt(percentile(&mut samples, 0.99))
+        );
+    }
 
     // Warm: Request in → Response out on a warm isolate.
     let mut rt = Runtime::new(&hello, host.clone(), RuntimeOptions::default()).unwrap();
@@ -142,7 +186,10 @@ fn main() {
         "| V8 heap per idle isolate (used, after GC; 100 isolates) | {:.2} MB | | | ≤ 3 MB |",
         heap as f64 / 100.0 / 1e6
     );
-    println!("| process RSS per idle isolate (100 isolates) | {:.2} MB | | | |", (after.saturating_sub(before)) as f64 / 100.0 / 1024.0);
+    println!(
+        "| process RSS per idle isolate (100 isolates) | {:.2} MB | | | |",
+        (after.saturating_sub(before)) as f64 / 100.0 / 1024.0
+    );
     // Drop in reverse order of creation is not required, but tidy.
     while runtimes.pop().is_some() {}
 }

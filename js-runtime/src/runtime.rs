@@ -214,7 +214,12 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let mut runtime = Runtime { hooks, context, state, isolate };
+        let mut runtime = Runtime {
+            hooks,
+            context,
+            state,
+            isolate,
+        };
         runtime.report_unhandled();
         Ok(runtime)
     }
@@ -288,17 +293,22 @@ impl Runtime {
             let mut progressed = false;
             // Landed async ops.
             loop {
-                let next = {
-                    let mut st = self.state.borrow_mut();
-                    if st.pending.is_empty() {
-                        None
-                    } else {
-                        match st.pending.poll_next_unpin(cx) {
-                            Poll::Ready(Some(done)) => Some(done),
-                            _ => None,
-                        }
+                // The set is taken out while polled: host futures may touch
+                // the state (a body stream puts itself back).
+                let mut pending = std::mem::take(&mut self.state.borrow_mut().pending);
+                let next = if pending.is_empty() {
+                    None
+                } else {
+                    match pending.poll_next_unpin(cx) {
+                        Poll::Ready(Some(done)) => Some(done),
+                        _ => None,
                     }
                 };
+                {
+                    let mut st = self.state.borrow_mut();
+                    let added = std::mem::replace(&mut st.pending, pending);
+                    st.pending.extend(added);
+                }
                 let Some((id, result)) = next else { break };
                 progressed = true;
                 self.complete(id, result);

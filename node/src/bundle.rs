@@ -82,9 +82,11 @@ pub fn load_path(path: &Path) -> Result<LoadedBundle, BundleError> {
             return Err(BundleError::NotABundle(display));
         }
         // Sibling modules may be imported relatively: include the folder's JS/JSON.
-        let dir = path.parent().unwrap_or(Path::new("."));
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let mut modules = BTreeMap::new();
-        collect(dir, dir, &mut modules, 0)?;
+        // Siblings are optional extras here: unreadable or oversized ones
+        // are skipped, and the scan stays shallow.
+        let _ = collect(dir, dir, &mut modules, 12);
         modules.insert(file_name.clone(), ModuleSource { kind: ModuleKind::JavaScript, code: read(path)? });
         let name = file_name.trim_end_matches(".mjs").trim_end_matches(".js").to_string();
         return Ok(LoadedBundle {

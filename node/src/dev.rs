@@ -59,7 +59,13 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
     let _watcher = if opts.watch {
         let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res {
-                if matches!(ev.kind, notify::EventKind::Modify(_) | notify::EventKind::Create(_) | notify::EventKind::Remove(_)) {
+                let relevant = ev.paths.iter().any(|p| {
+                    let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+                    name == "outpost.toml" || name == "wrangler.toml" || outpost_js::ModuleKind::from_path(&name).is_some()
+                });
+                if relevant
+                    && matches!(ev.kind, notify::EventKind::Modify(_) | notify::EventKind::Create(_) | notify::EventKind::Remove(_))
+                {
                     let _ = change_tx.send(());
                 }
             }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::channel::oneshot;
 use http_body_util::combinators::UnsyncBoxBody;
+use bytes::Buf;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use outpost_js::{Body, HttpRequest, HttpResponse};
@@ -64,13 +65,18 @@ pub fn to_hyper(resp: HttpResponse) -> http::Response<ResponseBody> {
     builder.body(body).unwrap_or_else(|_| plain(500, "Internal Server Error\n"))
 }
 
+/// Chunks of a streamed request body in flight to the isolate.
+const REQUEST_CHUNKS_IN_FLIGHT: usize = 8;
+
 impl Service {
     /// Serves one request: route, hand to the isolate, wait for the answer.
-    pub async fn handle(
-        &self,
-        req: http::Request<hyper::body::Incoming>,
-        scheme: &str,
-    ) -> http::Response<ResponseBody> {
+    /// The request body streams to the handler as it arrives.
+    pub async fn handle<B>(&self, req: http::Request<B>, scheme: &str) -> http::Response<ResponseBody>
+    where
+        B: hyper::body::Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: std::fmt::Display + Send,
+    {
         let host = req
             .headers()
             .get(http::header::HOST)
@@ -91,21 +97,19 @@ impl Service {
         for (k, v) in req.headers() {
             headers.push((k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
         }
-        let has_body = req.method() != http::Method::GET && req.method() != http::Method::HEAD;
-        let body = if has_body {
-            let limited = http_body_util::Limited::new(req.into_body(), self.limits.max_request_body);
-            match limited.collect().await {
-                Ok(c) => {
-                    let b = c.to_bytes();
-                    if b.is_empty() { Body::Empty } else { Body::Full(b) }
-                }
-                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-                    return plain(413, "request body too large\n");
-                }
-                Err(_) => return plain(400, "could not read the request body\n"),
-            }
-        } else {
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.limits.max_request_body as u64) {
+            return plain(413, "request body too large\n");
+        }
+        let body = req.into_body();
+        let body = if body.is_end_stream() {
             Body::Empty
+        } else {
+            Body::Stream(stream_body(body, self.limits.max_request_body))
         };
         let request = HttpRequest { method, url, headers, body };
         let (reply, rx) = oneshot::channel();
@@ -117,4 +121,41 @@ impl Service {
             Err(_) => plain(500, "Internal Server Error\n"),
         }
     }
+}
+
+/// Forwards a request body to the isolate chunk by chunk, with backpressure
+/// (a bounded channel); past `limit` bytes the stream ends in an error.
+fn stream_body<B>(mut body: B, limit: usize) -> outpost_js::BodyStream
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: std::fmt::Display + Send,
+{
+    use futures::SinkExt;
+    let (mut tx, rx) = futures::channel::mpsc::channel(REQUEST_CHUNKS_IN_FLIGHT);
+    tokio::spawn(async move {
+        let mut seen = 0usize;
+        loop {
+            let item = match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+                None => break,
+                Some(Err(e)) => Err(format!("request body: {e}")),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(mut data) => {
+                        seen += data.remaining();
+                        if seen > limit {
+                            Err("request body too large".to_string())
+                        } else {
+                            Ok(data.copy_to_bytes(data.remaining()))
+                        }
+                    }
+                    Err(_) => continue,
+                },
+            };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    rx
 }
