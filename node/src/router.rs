@@ -30,7 +30,10 @@ impl RoutePattern {
     /// matches every path).
     pub fn parse(pattern: &str) -> Option<Self> {
         let p = pattern.trim();
-        let p = p.strip_prefix("https://").or_else(|| p.strip_prefix("http://")).unwrap_or(p);
+        let p = p
+            .strip_prefix("https://")
+            .or_else(|| p.strip_prefix("http://"))
+            .unwrap_or(p);
         let (host, path) = match p.find('/') {
             Some(i) => (&p[..i], &p[i..]),
             None => (p, "/*"),
@@ -42,15 +45,28 @@ impl RoutePattern {
             Some(pre) => (pre, true),
             None => (path, false),
         };
-        Some(RoutePattern { host: host.to_ascii_lowercase(), path: path.to_string(), prefix })
+        Some(RoutePattern {
+            host: host.to_ascii_lowercase(),
+            path: path.to_string(),
+            prefix,
+        })
     }
 
     fn matches(&self, host: &str, path: &str) -> bool {
         let host_ok = match self.host.strip_prefix("*.") {
-            Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(suffix) && host.as_bytes()[host.len() - suffix.len() - 1] == b'.',
+            Some(suffix) => {
+                host.len() > suffix.len() + 1
+                    && host.ends_with(suffix)
+                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+            }
             None => self.host == "*" || self.host == host,
         };
-        host_ok && if self.prefix { path.starts_with(&self.path) } else { path == self.path }
+        host_ok
+            && if self.prefix {
+                path.starts_with(&self.path)
+            } else {
+                path == self.path
+            }
     }
 }
 
@@ -74,7 +90,10 @@ pub struct Router {
 impl Router {
     /// A router answering `NAME.<zone>`.
     pub fn new(zone: &str) -> Self {
-        Router { zone: zone.trim_matches('.').to_ascii_lowercase(), table: RwLock::new(Arc::default()) }
+        Router {
+            zone: zone.trim_matches('.').to_ascii_lowercase(),
+            table: RwLock::new(Arc::default()),
+        }
     }
 
     fn snapshot(&self) -> Arc<Table> {
@@ -105,10 +124,23 @@ impl Router {
         self.update(|t| t.fallback = target);
     }
 
+    /// Starts the isolate of the deployment serving `host`, if any — called
+    /// with a TLS ClientHello's server name, so the isolate loads while the
+    /// handshake completes.
+    pub fn prewarm(&self, host: &str) {
+        if let Some(t) = self.resolve(host, "/") {
+            t.worker.prewarm(&t.deployment);
+        }
+    }
+
     /// The target for `host` (port stripped, any case) and `path`.
     pub fn resolve(&self, host: &str, path: &str) -> Option<Target> {
         let table = self.snapshot();
-        let host = host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map(|(h, _)| h).unwrap_or(host);
+        let host = host
+            .rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(h, _)| h)
+            .unwrap_or(host);
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         for (pattern, target) in &table.routes {
             if pattern.matches(&host, path) {
@@ -131,7 +163,14 @@ mod tests {
     #[test]
     fn parses_patterns() {
         let p = RoutePattern::parse("api.example.com/v1/*").unwrap();
-        assert_eq!(p, RoutePattern { host: "api.example.com".into(), path: "/v1/".into(), prefix: true });
+        assert_eq!(
+            p,
+            RoutePattern {
+                host: "api.example.com".into(),
+                path: "/v1/".into(),
+                prefix: true
+            }
+        );
         assert!(p.matches("api.example.com", "/v1/users"));
         assert!(!p.matches("api.example.com", "/v2/users"));
         let any = RoutePattern::parse("*.example.com").unwrap();

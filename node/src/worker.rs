@@ -1,10 +1,17 @@
-//! Isolate workers: each is an OS thread that owns V8 isolates (one per
+//! The isolate pool: worker threads, each owning V8 isolates (one per
 //! deployment it serves) and a single-threaded tokio runtime driving their
-//! event loops. Other threads talk to it only through its job channel.
+//! event loops. Other threads talk to a worker only through its bounded job
+//! channel.
+//!
+//! A deployment starts on one thread; when every thread it is on has
+//! [`SPREAD_AT`] requests in flight it spreads to another, which loads it
+//! on demand. A full job queue, or a deployment over its in-flight cap,
+//! answers `503` with `Retry-After` instead of queueing without bound.
 
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
 
 use futures::channel::oneshot;
@@ -13,58 +20,75 @@ use tokio::sync::mpsc;
 
 use crate::host::{LogSink, NodeHost};
 
+/// In-flight requests on every thread of a deployment before it spreads to
+/// one more thread.
+pub const SPREAD_AT: usize = 4;
+
 /// Work for an isolate thread.
-pub enum Job {
-    /// Run a request on a deployment's isolate.
+enum Job {
+    /// Run a request; load the deployment first if this thread lacks it.
     Request {
-        /// Which deployment.
-        deployment: Arc<str>,
-        /// The request.
+        slot: Arc<Slot>,
         request: HttpRequest,
-        /// Where the response goes.
         reply: oneshot::Sender<HttpResponse>,
     },
-    /// Start (or replace) a deployment's isolate from a bundle. The old
-    /// isolate finishes its in-flight requests before it is dropped.
+    /// Start (or replace) a deployment's isolate. The old isolate finishes
+    /// its in-flight requests before it is dropped.
     Load {
-        /// Which deployment.
-        deployment: Arc<str>,
-        /// Its code.
+        key: Arc<str>,
         bundle: Arc<Bundle>,
-        /// `Err` with the load error (file:line:col) when it failed; the
-        /// previous version keeps serving then.
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: Option<oneshot::Sender<Result<(), String>>>,
     },
-    /// Drop a deployment's isolate.
-    Unload {
-        /// Which deployment.
-        deployment: Arc<str>,
-    },
+    /// Make sure the deployment's isolate exists (cold-start hiding).
+    Prewarm { slot: Arc<Slot> },
+    /// Drop a deployment's isolate once its requests are done.
+    Unload { key: Arc<str> },
 }
 
-/// A handle to send jobs to one isolate thread.
-#[derive(Clone)]
-pub struct WorkerHandle {
-    tx: mpsc::UnboundedSender<Job>,
+/// A deployment as the pool knows it.
+struct Slot {
+    key: Arc<str>,
+    bundle: RwLock<Arc<Bundle>>,
+    /// Threads it is on, in the order it spread to them.
+    threads: Mutex<Vec<usize>>,
+    /// Requests in flight, per thread.
+    inflight: Box<[AtomicUsize]>,
 }
 
-impl WorkerHandle {
-    /// Queues a job; `false` if the worker has exited.
-    pub fn send(&self, job: Job) -> bool {
-        self.tx.send(job).is_ok()
-    }
-
-    /// Loads `bundle` as `deployment` and waits for the outcome.
-    pub async fn load(&self, deployment: Arc<str>, bundle: Arc<Bundle>) -> Result<(), String> {
-        let (reply, rx) = oneshot::channel();
-        if !self.send(Job::Load { deployment, bundle, reply }) {
-            return Err("isolate worker has exited".into());
-        }
-        rx.await.unwrap_or_else(|_| Err("isolate worker has exited".into()))
+impl Slot {
+    fn total_inflight(&self) -> usize {
+        self.inflight.iter().map(|n| n.load(Ordering::Relaxed)).sum()
     }
 }
 
-/// Settings of a worker thread.
+/// Why a request could not be handed to an isolate.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DispatchError {
+    /// The deployment is not loaded in this pool.
+    #[error("deployment is not loaded on this node")]
+    NotLoaded,
+    /// Queues are full: try again shortly.
+    #[error("the node is saturated")]
+    Busy,
+    /// The worker thread has exited.
+    #[error("the isolate worker is not running")]
+    Gone,
+}
+
+/// Decrements a deployment's in-flight count when the response head has
+/// arrived (or the request was abandoned).
+pub struct InflightGuard {
+    slot: Arc<Slot>,
+    thread: usize,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.slot.inflight[self.thread].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Settings of the pool.
 #[derive(Clone)]
 pub struct WorkerConfig {
     /// Where handler logs go.
@@ -73,18 +97,221 @@ pub struct WorkerConfig {
     pub runtime: RuntimeOptions,
 }
 
-/// Starts an isolate thread named `name`.
-pub fn spawn(name: String, config: WorkerConfig) -> std::io::Result<(WorkerHandle, std::thread::JoinHandle<()>)> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let join = std::thread::Builder::new()
-        .name(name)
-        .stack_size(8 << 20)
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("worker tokio runtime");
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, Worker::new(config).run(rx));
-        })?;
-    Ok((WorkerHandle { tx }, join))
+/// Pool sizing and queue bounds.
+#[derive(Clone, Debug)]
+pub struct PoolLimits {
+    /// Jobs waiting per worker thread before new requests get 503.
+    pub queue_per_thread: usize,
+    /// Requests in flight per deployment before new ones get 503.
+    pub inflight_per_deployment: usize,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        PoolLimits {
+            queue_per_thread: 1024,
+            inflight_per_deployment: 4096,
+        }
+    }
+}
+
+struct Pool {
+    threads: Vec<mpsc::Sender<Job>>,
+    deployments: RwLock<HashMap<Arc<str>, Arc<Slot>>>,
+    limits: PoolLimits,
+    next_home: AtomicUsize,
+}
+
+/// A handle to the isolate pool; cheap to clone.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    pool: Arc<Pool>,
+}
+
+impl WorkerHandle {
+    fn slot(&self, key: &str) -> Option<Arc<Slot>> {
+        self.pool
+            .deployments
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Loads `bundle` as `deployment` (or replaces its code) and waits for
+    /// the outcome: `Err` with the load error (file:line:col) leaves the
+    /// previous version serving. Requests already running finish on the
+    /// version they started on.
+    pub async fn load(&self, deployment: Arc<str>, bundle: Arc<Bundle>) -> Result<(), String> {
+        let existing = self.slot(&deployment);
+        let threads = match &existing {
+            Some(slot) => slot.threads.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            None => vec![self.pool.next_home.fetch_add(1, Ordering::Relaxed) % self.pool.threads.len()],
+        };
+        // Validate on the first thread, then swap on the others.
+        let (reply, rx) = oneshot::channel();
+        let first = threads[0];
+        self.pool.threads[first]
+            .send(Job::Load {
+                key: deployment.clone(),
+                bundle: bundle.clone(),
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| DispatchError::Gone.to_string())?;
+        rx.await.unwrap_or_else(|_| Err(DispatchError::Gone.to_string()))?;
+        for &t in &threads[1..] {
+            let _ = self.pool.threads[t]
+                .send(Job::Load {
+                    key: deployment.clone(),
+                    bundle: bundle.clone(),
+                    reply: None,
+                })
+                .await;
+        }
+        match existing {
+            Some(slot) => *slot.bundle.write().unwrap_or_else(|e| e.into_inner()) = bundle,
+            None => {
+                let slot = Arc::new(Slot {
+                    key: deployment.clone(),
+                    bundle: RwLock::new(bundle),
+                    threads: Mutex::new(threads),
+                    inflight: (0..self.pool.threads.len()).map(|_| AtomicUsize::new(0)).collect(),
+                });
+                self.pool
+                    .deployments
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(deployment, slot);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a deployment; its isolates go once their requests are done.
+    pub fn unload(&self, deployment: &str) {
+        let slot = self
+            .pool
+            .deployments
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(deployment);
+        if let Some(slot) = slot {
+            for &t in slot.threads.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let _ = self.pool.threads[t].try_send(Job::Unload { key: slot.key.clone() });
+            }
+        }
+    }
+
+    /// Whether `deployment` is loaded.
+    pub fn has(&self, deployment: &str) -> bool {
+        self.slot(deployment).is_some()
+    }
+
+    /// Starts the deployment's isolate on its first thread if it is not
+    /// running (a no-op when it is). Used when a TLS ClientHello names the
+    /// deployment's host, before its HTTP request arrives.
+    pub fn prewarm(&self, deployment: &str) {
+        if let Some(slot) = self.slot(deployment) {
+            let t = slot.threads.lock().unwrap_or_else(|e| e.into_inner())[0];
+            let _ = self.pool.threads[t].try_send(Job::Prewarm { slot });
+        }
+    }
+
+    /// Hands `request` to an isolate of `deployment`: the least busy thread
+    /// it is on, spreading to another thread when all of those are busy.
+    pub fn dispatch(
+        &self,
+        deployment: &str,
+        request: HttpRequest,
+    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
+        let slot = self.slot(deployment).ok_or(DispatchError::NotLoaded)?;
+        if slot.total_inflight() >= self.pool.limits.inflight_per_deployment {
+            return Err(DispatchError::Busy);
+        }
+        let thread = {
+            let mut threads = slot.threads.lock().unwrap_or_else(|e| e.into_inner());
+            let (best, load) = threads
+                .iter()
+                .map(|&t| (t, slot.inflight[t].load(Ordering::Relaxed)))
+                .min_by_key(|&(_, n)| n)
+                .expect("a deployment is on at least one thread");
+            if load >= SPREAD_AT && threads.len() < self.pool.threads.len() {
+                let n = self.pool.threads.len();
+                let next = (0..n)
+                    .map(|i| (threads[0] + i) % n)
+                    .find(|t| !threads.contains(t))
+                    .expect("a free thread");
+                threads.push(next);
+                next
+            } else {
+                best
+            }
+        };
+        slot.inflight[thread].fetch_add(1, Ordering::Relaxed);
+        let guard = InflightGuard {
+            slot: slot.clone(),
+            thread,
+        };
+        let (reply, rx) = oneshot::channel();
+        match self.pool.threads[thread].try_send(Job::Request { slot, request, reply }) {
+            Ok(()) => Ok((rx, guard)),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(DispatchError::Busy),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(DispatchError::Gone),
+        }
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.pool.threads.len()
+    }
+
+    /// The threads `deployment` runs on.
+    pub fn threads_of(&self, deployment: &str) -> Vec<usize> {
+        self.slot(deployment)
+            .map(|s| s.threads.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Starts a pool of `threads` isolate threads (`outpost-isolate-N`).
+pub fn spawn_pool(
+    threads: usize,
+    config: WorkerConfig,
+    limits: PoolLimits,
+) -> std::io::Result<(WorkerHandle, Vec<std::thread::JoinHandle<()>>)> {
+    let mut senders = Vec::new();
+    let mut joins = Vec::new();
+    for i in 0..threads.max(1) {
+        let (tx, rx) = mpsc::channel(limits.queue_per_thread.max(1));
+        let config = config.clone();
+        let join = std::thread::Builder::new()
+            .name(format!("outpost-isolate-{i}"))
+            .stack_size(8 << 20)
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("worker tokio runtime");
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&rt, Worker::new(config).run(rx));
+            })?;
+        senders.push(tx);
+        joins.push(join);
+    }
+    let pool = Pool {
+        threads: senders,
+        deployments: RwLock::default(),
+        limits,
+        next_home: AtomicUsize::new(0),
+    };
+    Ok((WorkerHandle { pool: Arc::new(pool) }, joins))
+}
+
+/// Starts a pool with one isolate thread.
+pub fn spawn(_name: String, config: WorkerConfig) -> std::io::Result<(WorkerHandle, std::thread::JoinHandle<()>)> {
+    let (handle, mut joins) = spawn_pool(1, config, PoolLimits::default())?;
+    Ok((handle, joins.remove(0)))
 }
 
 struct Worker {
@@ -96,40 +323,65 @@ struct Worker {
 
 impl Worker {
     fn new(config: WorkerConfig) -> Self {
-        Worker { config, live: HashMap::new(), retiring: Vec::new() }
+        Worker {
+            config,
+            live: HashMap::new(),
+            retiring: Vec::new(),
+        }
+    }
+
+    fn start(&self, key: &str, bundle: &Bundle) -> Result<Runtime, String> {
+        let host = Rc::new(NodeHost::new(key, self.config.log_sink.clone()));
+        Runtime::new(bundle, host, self.config.runtime.clone()).map_err(|e| e.to_string())
+    }
+
+    /// The deployment's runtime on this thread, started on demand.
+    fn runtime_for(&mut self, slot: &Slot) -> Option<&mut Runtime> {
+        if !self.live.contains_key(&slot.key) {
+            let bundle = slot.bundle.read().unwrap_or_else(|e| e.into_inner()).clone();
+            match self.start(&slot.key, &bundle) {
+                Ok(rt) => {
+                    self.live.insert(slot.key.clone(), rt);
+                }
+                Err(e) => {
+                    tracing::error!(deployment = %slot.key, error = %e, "isolate failed to start");
+                    return None;
+                }
+            }
+        }
+        self.live.get_mut(&slot.key)
     }
 
     fn handle(&mut self, job: Job) {
         match job {
-            Job::Request { deployment, request, reply } => match self.live.get_mut(&deployment) {
+            Job::Request { slot, request, reply } => match self.runtime_for(&slot) {
                 Some(rt) => rt.dispatch(request, reply),
                 None => {
-                    let _ = reply.send(HttpResponse::text(503, "deployment is not loaded on this node\n"));
+                    let _ = reply.send(HttpResponse::text(500, "Internal Server Error\n"));
                 }
             },
-            Job::Load { deployment, bundle, reply } => {
-                let host = Rc::new(NodeHost::new(&deployment, self.config.log_sink.clone()));
-                match Runtime::new(&bundle, host, self.config.runtime.clone()) {
-                    Ok(rt) => {
-                        if let Some(old) = self.live.insert(deployment, rt) {
-                            self.retiring.push(old);
-                        }
-                        let _ = reply.send(Ok(()));
+            Job::Prewarm { slot } => {
+                let _ = self.runtime_for(&slot);
+            }
+            Job::Load { key, bundle, reply } => {
+                let result = self.start(&key, &bundle).map(|rt| {
+                    if let Some(old) = self.live.insert(key, rt) {
+                        self.retiring.push(old);
                     }
-                    Err(e) => {
-                        let _ = reply.send(Err(e.to_string()));
-                    }
+                });
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
                 }
             }
-            Job::Unload { deployment } => {
-                if let Some(old) = self.live.remove(&deployment) {
+            Job::Unload { key } => {
+                if let Some(old) = self.live.remove(&key) {
                     self.retiring.push(old);
                 }
             }
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Job>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         std::future::poll_fn(|cx| {
             loop {
                 match rx.poll_recv(cx) {
@@ -150,5 +402,144 @@ impl Worker {
             Poll::Pending
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outpost_js::Body;
+
+    fn request() -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            url: "http://t.localhost/".into(),
+            headers: vec![],
+            body: Body::Empty,
+        }
+    }
+
+    fn text(resp: HttpResponse) -> String {
+        match resp.body {
+            Body::Full(b) => String::from_utf8_lossy(&b).into_owned(),
+            Body::Empty => String::new(),
+            Body::Stream(_) => panic!("unexpected stream"),
+        }
+    }
+
+    fn config() -> WorkerConfig {
+        WorkerConfig {
+            log_sink: LogSink::Tracing,
+            runtime: RuntimeOptions::default(),
+        }
+    }
+
+    const SLOW: &str = "export default { async fetch() { await new Promise(r => setTimeout(r, 100)); return new Response('slow'); } };";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_deployment_spreads_to_more_threads() {
+        let (pool, _joins) = spawn_pool(2, config(), PoolLimits::default()).unwrap();
+        let key: Arc<str> = "slow".into();
+        pool.load(key.clone(), Arc::new(Bundle::single("s.js", SLOW)))
+            .await
+            .unwrap();
+        assert_eq!(pool.threads_of(&key).len(), 1);
+        let mut pending = Vec::new();
+        for _ in 0..(SPREAD_AT * 2 + 1) {
+            pending.push(pool.dispatch(&key, request()).unwrap());
+        }
+        assert_eq!(pool.threads_of(&key).len(), 2, "spread to the second thread");
+        for (rx, guard) in pending {
+            assert_eq!(text(rx.await.unwrap()), "slow");
+            drop(guard);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn saturation_answers_busy_instead_of_queueing() {
+        let limits = PoolLimits {
+            queue_per_thread: 64,
+            inflight_per_deployment: 3,
+        };
+        let (pool, _joins) = spawn_pool(1, config(), limits).unwrap();
+        let key: Arc<str> = "slow".into();
+        pool.load(key.clone(), Arc::new(Bundle::single("s.js", SLOW)))
+            .await
+            .unwrap();
+        let held: Vec<_> = (0..3).map(|_| pool.dispatch(&key, request()).unwrap()).collect();
+        assert_eq!(pool.dispatch(&key, request()).err(), Some(DispatchError::Busy));
+        for (rx, guard) in held {
+            rx.await.unwrap();
+            drop(guard);
+        }
+        assert!(pool.dispatch(&key, request()).is_ok(), "accepts again once drained");
+        assert_eq!(
+            pool.dispatch("missing", request()).err(),
+            Some(DispatchError::NotLoaded)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn swapping_under_load_fails_no_request() {
+        let (pool, _joins) = spawn_pool(2, config(), PoolLimits::default()).unwrap();
+        let key: Arc<str> = "app".into();
+        let version = |v: u32| {
+            Arc::new(Bundle::single(
+                "a.js",
+                format!(
+                    "export default {{ async fetch() {{ await new Promise(r => setTimeout(r, 2)); return new Response('v{v}'); }} }};"
+                ),
+            ))
+        };
+        pool.load(key.clone(), version(0)).await.unwrap();
+        let load = {
+            let pool = pool.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                for v in 1..=5 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    pool.load(key.clone(), version(v)).await.unwrap();
+                }
+            })
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut total = 0;
+        while !load.is_finished() || total < 50 {
+            let batch: Vec<_> = (0..4)
+                .map(|_| pool.dispatch(&key, request()).expect("dispatched"))
+                .collect();
+            for (rx, _guard) in batch {
+                let resp = rx.await.expect("answered");
+                assert_eq!(resp.status, 200);
+                seen.insert(text(resp));
+                total += 1;
+            }
+        }
+        load.await.unwrap();
+        let (rx, _g) = pool.dispatch(&key, request()).unwrap();
+        assert_eq!(text(rx.await.unwrap()), "v5");
+        assert!(seen.len() >= 2, "requests ran on several versions: {seen:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broken_version_leaves_the_old_one_serving() {
+        let (pool, _joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
+        let key: Arc<str> = "app".into();
+        pool.load(
+            key.clone(),
+            Arc::new(Bundle::single(
+                "a.js",
+                "export default { fetch() { return new Response('good'); } };",
+            )),
+        )
+        .await
+        .unwrap();
+        let err = pool
+            .load(key.clone(), Arc::new(Bundle::single("a.js", "export default {")))
+            .await
+            .unwrap_err();
+        assert!(err.contains("a.js:1:"), "{err}");
+        let (rx, _g) = pool.dispatch(&key, request()).unwrap();
+        assert_eq!(text(rx.await.unwrap()), "good");
     }
 }

@@ -1,20 +1,32 @@
 //! Ingress: listeners that turn network requests into runtime requests and
 //! runtime responses back into bytes on the wire.
 
+mod config;
+mod conn;
+mod error;
 pub mod h1;
+pub mod h3;
+pub mod listener;
+pub mod tls;
+
+pub use config::IngressConfig;
+pub use conn::{IngressStats, Protocol, TrackedBody};
+pub use error::IngressError;
+pub use h3::H3Body;
+pub use listener::{PlainListener, TlsListener, bind_plain, bind_tls, serve_plain, serve_tls};
+pub use tls::{ClientHelloHook, TlsSetup};
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::channel::oneshot;
-use http_body_util::combinators::UnsyncBoxBody;
 use bytes::Buf;
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use outpost_js::{Body, HttpRequest, HttpResponse};
 
 use crate::router::Router;
-use crate::worker::Job;
+use crate::worker::DispatchError;
 
 /// Limits applied to every request.
 #[derive(Clone, Debug)]
@@ -25,7 +37,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_request_body: 100 * 1024 * 1024 }
+        Limits {
+            max_request_body: 100 * 1024 * 1024,
+        }
     }
 }
 
@@ -48,7 +62,10 @@ fn plain(status: u16, text: &'static str) -> http::Response<ResponseBody> {
 pub fn to_hyper(resp: HttpResponse) -> http::Response<ResponseBody> {
     let mut builder = http::Response::builder().status(resp.status);
     for (k, v) in &resp.headers {
-        match (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(v)) {
+        match (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
             (Ok(k), Ok(v)) => builder = builder.header(k, v),
             _ => tracing::debug!(header = %k, "dropping a header that is not valid HTTP"),
         }
@@ -62,7 +79,9 @@ pub fn to_hyper(resp: HttpResponse) -> http::Response<ResponseBody> {
             StreamBody::new(frames).boxed_unsync()
         }
     };
-    builder.body(body).unwrap_or_else(|_| plain(500, "Internal Server Error\n"))
+    builder
+        .body(body)
+        .unwrap_or_else(|_| plain(500, "Internal Server Error\n"))
 }
 
 /// Chunks of a streamed request body in flight to the isolate.
@@ -95,7 +114,10 @@ impl Service {
         let method = req.method().as_str().to_string();
         let mut headers = Vec::with_capacity(req.headers().len());
         for (k, v) in req.headers() {
-            headers.push((k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()));
+            headers.push((
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ));
         }
         let declared = req
             .headers()
@@ -111,12 +133,28 @@ impl Service {
         } else {
             Body::Stream(stream_body(body, self.limits.max_request_body))
         };
-        let request = HttpRequest { method, url, headers, body };
-        let (reply, rx) = oneshot::channel();
-        if !target.worker.send(Job::Request { deployment: target.deployment.clone(), request, reply }) {
-            return plain(503, "the isolate worker is not running\n");
-        }
-        match rx.await {
+        let request = HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+        };
+        let (rx, inflight) = match target.worker.dispatch(&target.deployment, request) {
+            Ok(dispatched) => dispatched,
+            Err(DispatchError::Busy) => {
+                let mut resp = plain(503, "the node is saturated; retry shortly\n");
+                resp.headers_mut()
+                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+                return resp;
+            }
+            Err(e @ (DispatchError::NotLoaded | DispatchError::Gone)) => {
+                tracing::warn!(deployment = %target.deployment, error = %e, "request not dispatched");
+                return plain(503, "the deployment is not available on this node\n");
+            }
+        };
+        let resp = rx.await;
+        drop(inflight);
+        match resp {
             Ok(resp) => to_hyper(resp),
             Err(_) => plain(500, "Internal Server Error\n"),
         }
