@@ -28,6 +28,9 @@ enum Command {
         /// Do not watch the files for changes.
         #[arg(long)]
         no_watch: bool,
+        /// Serve /metrics, /healthz and /readyz on this address.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
     },
 }
 
@@ -47,8 +50,8 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Dev { path, listen, no_watch } => rt.block_on(outpost_node::dev::run(
-            outpost_node::dev::DevOptions { path, listen, watch: !no_watch },
+        Command::Dev { path, listen, no_watch, admin } => rt.block_on(outpost_node::dev::run(
+            outpost_node::dev::DevOptions { path, listen, watch: !no_watch, admin },
             shutdown_signal(),
         )),
     };

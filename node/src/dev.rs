@@ -26,6 +26,8 @@ pub struct DevOptions {
     pub listen: SocketAddr,
     /// Watch the files and reload on change.
     pub watch: bool,
+    /// Where to serve `/metrics`, `/healthz`, `/readyz` (none by default).
+    pub admin: Option<SocketAddr>,
 }
 
 /// Runs until `stop` resolves (Ctrl-C in the CLI). Prints
@@ -35,7 +37,10 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
     let name: Arc<str> = loaded.name.clone().into();
     let (handle, join) = worker::spawn(
         "outpost-isolate-0".into(),
-        WorkerConfig { log_sink: LogSink::Console, runtime: RuntimeOptions::default() },
+        WorkerConfig {
+            log_sink: LogSink::Console,
+            runtime: RuntimeOptions::default(),
+        },
     )?;
     handle
         .load(name.clone(), Arc::new(loaded.bundle.clone()))
@@ -43,15 +48,30 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("the handler failed to load")?;
     let router = Arc::new(Router::new("localhost"));
-    router.set_fallback(Some(Target { deployment: name.clone(), worker: handle.clone() }));
+    router.set_fallback(Some(Target {
+        deployment: name.clone(),
+        worker: handle.clone(),
+    }));
 
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let service = Arc::new(Service { router: router.clone(), limits: Limits::default() });
-    let server = tokio::spawn(h1::serve(listener, service, shutdown_rx));
+    let service = Arc::new(Service {
+        router: router.clone(),
+        limits: Limits::default(),
+    });
+    let server = tokio::spawn(h1::serve(listener, service, shutdown_rx.clone()));
+    if let Some(admin_addr) = opts.admin {
+        let admin = tokio::net::TcpListener::bind(admin_addr)
+            .await
+            .with_context(|| format!("cannot listen on {admin_addr} (admin)"))?;
+        println!("admin on http://{}", admin.local_addr()?);
+        let ready = crate::admin::Readiness::default();
+        ready.set(true);
+        tokio::spawn(crate::admin::serve(admin, ready, shutdown_rx));
+    }
     println!("ready on http://{addr}");
 
     // File watching: debounce bursts of events, then reload.
@@ -61,10 +81,15 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
             if let Ok(ev) = res {
                 let relevant = ev.paths.iter().any(|p| {
                     let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-                    name == "outpost.toml" || name == "wrangler.toml" || outpost_js::ModuleKind::from_path(&name).is_some()
+                    name == "outpost.toml"
+                        || name == "wrangler.toml"
+                        || outpost_js::ModuleKind::from_path(&name).is_some()
                 });
                 if relevant
-                    && matches!(ev.kind, notify::EventKind::Modify(_) | notify::EventKind::Create(_) | notify::EventKind::Remove(_))
+                    && matches!(
+                        ev.kind,
+                        notify::EventKind::Modify(_) | notify::EventKind::Create(_) | notify::EventKind::Remove(_)
+                    )
                 {
                     let _ = change_tx.send(());
                 }

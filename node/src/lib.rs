@@ -11,11 +11,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod bundle;
 pub mod dev;
 pub mod host;
 pub mod ingress;
 pub mod manifest;
+pub mod metrics;
 pub mod router;
 pub mod worker;
 

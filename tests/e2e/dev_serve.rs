@@ -100,3 +100,35 @@ fn malformed_requests_get_400() {
     let out = send_raw(op.addr, b"GET / HTTP/1.1\r\n\r\n");
     assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 400"), "missing Host is a 400");
 }
+
+#[test]
+fn admin_endpoints_and_graceful_drain_on_sigterm() {
+    let dir = TempDir::new("drain");
+    let file = dir.write(
+        "slow.js",
+        r#"export default { async fetch(req) {
+            if (new URL(req.url).pathname === "/slow") {
+                console.log("slow request started");
+                await new Promise((r) => setTimeout(r, 700));
+                return new Response("finished");
+            }
+            return new Response("fast");
+        } };"#,
+    );
+    let mut op = Outpost::dev(&file, &["--admin", "127.0.0.1:0"]);
+    let admin_line = op.stdout.lock().unwrap().iter().find(|l| l.starts_with("admin on http://")).cloned().expect("admin line");
+    let admin: std::net::SocketAddr = admin_line.trim_start_matches("admin on http://").parse().unwrap();
+    assert_eq!(op.get("localhost", "/").text(), "fast");
+    assert_eq!(request(admin, "GET", "localhost", "/healthz", &[], b"").status, 200);
+    assert_eq!(request(admin, "GET", "localhost", "/readyz", &[], b"").status, 200);
+    let metrics = request(admin, "GET", "localhost", "/metrics", &[], b"").text();
+    assert!(metrics.contains("outpost_requests_total{status=\"2xx\"}"), "{metrics}");
+
+    let addr = op.addr;
+    let slow = std::thread::spawn(move || request(addr, "GET", "localhost", "/slow", &[], b""));
+    assert!(op.wait_line(|l| l.contains("slow request started"), Duration::from_secs(10)).is_some());
+    let status = op.signal_and_wait("TERM", Duration::from_secs(20)).expect("exits after draining");
+    assert!(status.success(), "{status:?}");
+    let r = slow.join().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "finished"), "the in-flight request completed");
+}

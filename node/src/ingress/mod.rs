@@ -96,6 +96,18 @@ impl Service {
         B::Data: Send,
         B::Error: std::fmt::Display + Send,
     {
+        let started = std::time::Instant::now();
+        let resp = self.route(req, scheme).await;
+        crate::metrics::record_request(resp.status().as_u16(), started.elapsed());
+        resp
+    }
+
+    async fn route<B>(&self, req: http::Request<B>, scheme: &str) -> http::Response<ResponseBody>
+    where
+        B: hyper::body::Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: std::fmt::Display + Send,
+    {
         let host = req
             .headers()
             .get(http::header::HOST)
@@ -107,6 +119,7 @@ impl Service {
         };
         let path = req.uri().path().to_string();
         let Some(target) = self.router.resolve(&host, &path) else {
+            crate::metrics::record_rejected("no_route");
             return plain(404, "no deployment serves this host\n");
         };
         let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -142,12 +155,14 @@ impl Service {
         let (rx, inflight) = match target.worker.dispatch(&target.deployment, request) {
             Ok(dispatched) => dispatched,
             Err(DispatchError::Busy) => {
+                crate::metrics::record_rejected("busy");
                 let mut resp = plain(503, "the node is saturated; retry shortly\n");
                 resp.headers_mut()
                     .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
                 return resp;
             }
             Err(e @ (DispatchError::NotLoaded | DispatchError::Gone)) => {
+                crate::metrics::record_rejected("unavailable");
                 tracing::warn!(deployment = %target.deployment, error = %e, "request not dispatched");
                 return plain(503, "the deployment is not available on this node\n");
             }

@@ -1,0 +1,54 @@
+//! Every metric the node records, in one place. Names are prefixed
+//! `outpost_`; `/metrics` on the admin listener serves them (Prometheus
+//! text format).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Requests answered, by status class (`2xx`, `4xx`, …).
+pub const REQUESTS: &str = "outpost_requests_total";
+/// Time from request head to response head, seconds.
+pub const REQUEST_DURATION: &str = "outpost_request_duration_seconds";
+/// Requests refused before reaching an isolate, by reason.
+pub const REJECTED: &str = "outpost_requests_rejected_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder (once per process) and returns the
+/// handle that renders it.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0])
+                .expect("static buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests); then ours
+            // renders nothing, which is harmless.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Records one answered request.
+pub fn record_request(status: u16, elapsed: Duration) {
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!(REQUESTS, "status" => class).increment(1);
+    metrics::histogram!(REQUEST_DURATION).record(elapsed.as_secs_f64());
+}
+
+/// Records a request refused before dispatch (`busy`, `unavailable`,
+/// `no_route`, `too_large`).
+pub fn record_rejected(reason: &'static str) {
+    metrics::counter!(REJECTED, "reason" => reason).increment(1);
+}
