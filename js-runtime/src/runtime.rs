@@ -99,6 +99,8 @@ impl State {
 struct Hooks {
     dispatch: v8::Global<v8::Function>,
     fire_timer: v8::Global<v8::Function>,
+    /// `abortRequest(id)`: the client went away before the response head.
+    abort_request: v8::Global<v8::Function>,
 }
 
 /// Enters an isolate for the guard's lifetime.
@@ -321,6 +323,32 @@ impl Runtime {
                 v8::scope_with_context!(scope, &mut self.isolate, &self.context);
                 scope.perform_microtask_checkpoint();
             }
+            // Clients that left before their response head: abort the
+            // request's signal so the handler can stop.
+            let gone: Vec<u32> = {
+                let mut st = self.state.borrow_mut();
+                let mut gone = Vec::new();
+                for (id, slot) in st.responses.iter_mut() {
+                    let left = match slot {
+                        ResponseSlot::Head(tx) => tx.poll_canceled(cx).is_ready(),
+                        ResponseSlot::Streaming(tx) => tx.is_closed(),
+                    };
+                    if left {
+                        gone.push(*id);
+                    }
+                }
+                for id in &gone {
+                    st.responses.remove(id);
+                }
+                gone
+            };
+            if !gone.is_empty() {
+                progressed = true;
+                let hook = self.hooks.abort_request.clone();
+                for id in gone {
+                    self.call_hook(&hook, id);
+                }
+            }
             // Due timers.
             let now = self.state.borrow().host.now();
             loop {
@@ -407,8 +435,14 @@ impl Runtime {
     }
 
     fn fire_timer(&mut self, id: u32) {
+        let f = self.hooks.fire_timer.clone();
+        self.call_hook(&f, id);
+    }
+
+    /// Calls a bootstrap hook with a numeric id; logs what it throws.
+    fn call_hook(&mut self, hook: &v8::Global<v8::Function>, id: u32) {
         v8::scope_with_context!(scope, &mut self.isolate, &self.context);
-        let f = v8::Local::new(scope, &self.hooks.fire_timer);
+        let f = v8::Local::new(scope, hook);
         let id_v = v8::Integer::new_from_unsigned(scope, id).into();
         let undefined = v8::undefined(scope).into();
         v8::tc_scope!(let tc, scope);
@@ -537,6 +571,7 @@ fn bootstrap(scope: &mut v8::PinScope, internals: v8::Local<v8::Object>, bundle:
     Ok(Hooks {
         dispatch: get(scope, "dispatch"),
         fire_timer: get(scope, "fireTimer"),
+        abort_request: get(scope, "abortRequest"),
     })
 }
 

@@ -120,7 +120,20 @@ internals.setHandler = function setHandler(namespace) {
   return false;
 };
 
+// Requests whose handler has not finished answering, by id: the client
+// may leave, and then their signal aborts.
+const inflight = new Map();
+
+function abortRequest(id) {
+  const request = inflight.get(id);
+  inflight.delete(id);
+  if (request !== undefined) {
+    internals.fetch.abortRequest?.(request, new DOMException("The client disconnected", "AbortError"));
+  }
+}
+
 function fail(id, err) {
+  inflight.delete(id);
   internals.reportError(err);
   ops.op_respond_error(id);
 }
@@ -139,6 +152,7 @@ function respond(id, response) {
     ops.op_respond(id, status, headers, true);
     pump(id, body);
   } else {
+    inflight.delete(id);
     ops.op_respond(id, status, headers, body);
   }
 }
@@ -158,12 +172,16 @@ async function pump(id, stream) {
         code = (await ops.op_response_ready(id)) ? ops.op_response_chunk(id, value) : -1;
       }
       if (code === -1) {
-        reader.cancel(new DOMException("The client disconnected", "AbortError")).catch(() => {});
+        const reason = new DOMException("The client disconnected", "AbortError");
+        reader.cancel(reason).catch(() => {});
+        abortRequest(id);
         return;
       }
     }
+    inflight.delete(id);
     ops.op_response_end(id);
   } catch (e) {
+    inflight.delete(id);
     internals.reportError(e);
     ops.op_response_end(id, String(e));
     reader?.cancel(e).catch(() => {});
@@ -174,6 +192,7 @@ function dispatch(id, method, url, headerList, body) {
   let result;
   try {
     const request = internals.fetch.createRequest(method, url, headerList, body);
+    inflight.set(id, request);
     result = handler(request, new ExecutionContext(internals));
   } catch (e) {
     fail(id, e);
@@ -188,5 +207,5 @@ function dispatch(id, method, url, headerList, body) {
 
 internals.bootstrap = function bootstrap(envObject) {
   env = envObject;
-  return { dispatch, fireTimer: internals.fireTimer };
+  return { dispatch, fireTimer: internals.fireTimer, abortRequest };
 };
