@@ -18,5 +18,8 @@ runtime_table=$(cargo bench --quiet -p outpost-js --bench runtime 2>/dev/null | 
   echo "\`Response\` back into Rust."
   echo
   echo "$runtime_table"
+  echo
+  # Outpost against workerd, Deno and Bun over HTTP (installs them from npm).
+  bench/http.sh
 } > "$out"
 cat "$out"

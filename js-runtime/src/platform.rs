@@ -60,7 +60,10 @@ fn key(isolate: &v8::Isolate) -> usize {
 /// Registers `isolate` so the tasks V8 posts for it are queued.
 pub(crate) fn register(isolate: &v8::Isolate) -> Arc<TaskQueue> {
     let q = Arc::new(TaskQueue::default());
-    QUEUES.lock().unwrap_or_else(|e| e.into_inner()).insert(key(isolate), q.clone());
+    QUEUES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key(isolate), q.clone());
     q
 }
 
@@ -73,7 +76,11 @@ struct Platform;
 
 impl Platform {
     fn post(isolate: *mut std::ffi::c_void, due: Option<Instant>, task: v8::Task) {
-        let q = QUEUES.lock().unwrap_or_else(|e| e.into_inner()).get(&(isolate as usize)).cloned();
+        let q = QUEUES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(isolate as usize))
+            .cloned();
         // A task for an isolate that is not (or no longer) registered — the
         // snapshot creator, or one being disposed — is dropped unrun.
         if let Some(q) = q {
@@ -90,10 +97,18 @@ impl v8::PlatformImpl for Platform {
         Platform::post(isolate, None, task);
     }
     fn post_delayed_task(&self, isolate: *mut std::ffi::c_void, task: v8::Task, delay: f64) {
-        Platform::post(isolate, Some(Instant::now() + Duration::from_secs_f64(delay.max(0.0))), task);
+        Platform::post(
+            isolate,
+            Some(Instant::now() + Duration::from_secs_f64(delay.max(0.0))),
+            task,
+        );
     }
     fn post_non_nestable_delayed_task(&self, isolate: *mut std::ffi::c_void, task: v8::Task, delay: f64) {
-        Platform::post(isolate, Some(Instant::now() + Duration::from_secs_f64(delay.max(0.0))), task);
+        Platform::post(
+            isolate,
+            Some(Instant::now() + Duration::from_secs_f64(delay.max(0.0))),
+            task,
+        );
     }
     fn post_idle_task(&self, _isolate: *mut std::ffi::c_void, _task: v8::IdleTask) {
         // Idle tasks are optional work; none are run.

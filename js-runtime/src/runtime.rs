@@ -19,17 +19,12 @@ use crate::ops::ResourceTable;
 use crate::{ext, module_loader, snapshot};
 
 /// Settings of one runtime.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RuntimeOptions {
     /// Maximum V8 heap for the isolate, in bytes (0: V8's default).
     pub max_heap_bytes: usize,
 }
 
-impl Default for RuntimeOptions {
-    fn default() -> Self {
-        RuntimeOptions { max_heap_bytes: 0 }
-    }
-}
 
 /// Capacity of a streamed response's chunk channel before JS waits.
 const RESPONSE_CHUNKS_IN_FLIGHT: usize = 8;
@@ -629,10 +624,11 @@ pub(crate) fn js_error_from_try_catch(tc: &mut v8::PinnedRef<'_, v8::TryCatch<v8
 
 /// `String(e)` for errors ("TypeError: x"), JSON-ish text for other values.
 pub(crate) fn describe_exception(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> String {
-    if value.is_object() && !value.is_native_error() {
-        if let Some(json) = v8::json::stringify(scope, value) {
-            return json.to_rust_string_lossy(scope);
-        }
+    if value.is_object()
+        && !value.is_native_error()
+        && let Some(json) = v8::json::stringify(scope, value)
+    {
+        return json.to_rust_string_lossy(scope);
     }
     if value.is_native_error() {
         let obj: v8::Local<v8::Object> = value.try_into().unwrap();
@@ -853,11 +849,11 @@ pub(crate) fn op_response_end(
     let error = args.get(1);
     let state = crate::ops::state(scope);
     let slot = state.borrow_mut().responses.remove(&id);
-    if let Some(ResponseSlot::Streaming(mut tx)) = slot {
-        if !error.is_null_or_undefined() {
-            let msg = crate::ops::to_string(scope, error);
-            let _ = tx.try_send(Err(msg));
-        }
+    if let Some(ResponseSlot::Streaming(mut tx)) = slot
+        && !error.is_null_or_undefined()
+    {
+        let msg = crate::ops::to_string(scope, error);
+        let _ = tx.try_send(Err(msg));
     }
 }
 

@@ -48,11 +48,12 @@ fn exceptions_answer_500_without_leaking_the_stack() {
             if (path === "/throw") throw new Error("secret detail");
             if (path === "/reject") return Promise.reject(new RangeError("async secret"));
             if (path === "/notresponse") return { status: 200 };
+            if (path === "/used") { const r = new Response("spent"); await r.text(); return r; }
             return new Response("fine");
         } };"#,
     );
     let mut op = Outpost::dev(&f, &[]);
-    for path in ["/throw", "/reject", "/notresponse"] {
+    for path in ["/throw", "/reject", "/notresponse", "/used"] {
         let r = op.get("localhost", path);
         assert_eq!(r.status, 500, "{path}");
         assert!(!r.text().contains("secret"), "{path}: body must not carry the error: {}", r.text());
@@ -64,4 +65,5 @@ fn exceptions_answer_500_without_leaking_the_stack() {
     assert!(log.contains("Error: secret detail") && log.contains("index.js:3:"), "stack goes to the log: {log}");
     assert!(log.contains("RangeError: async secret"), "{log}");
     assert!(log.contains("not a Response"), "{log}");
+    assert!(log.contains("TypeError") && log.contains("used"), "a used body is reported: {log}");
 }

@@ -139,6 +139,14 @@ function fail(id, err) {
 }
 
 function respond(id, response) {
+  try {
+    respondOrThrow(id, response);
+  } catch (e) {
+    fail(id, e);
+  }
+}
+
+function respondOrThrow(id, response) {
   const fetchInternals = internals.fetch;
   if (!fetchInternals.isResponse(response)) {
     const got = response === null ? "null" : typeof response === "object" ? (response.constructor?.name ?? "object") : typeof response;

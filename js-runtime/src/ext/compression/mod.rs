@@ -257,7 +257,11 @@ impl Decoder {
             }
             if consumed == 0 && produced == 0 {
                 // No progress with input and room left: inflate is stuck.
-                return if input.is_empty() { Ok(input) } else { Err(CodecError::Corrupt("invalid deflate data")) };
+                return if input.is_empty() {
+                    Ok(input)
+                } else {
+                    Err(CodecError::Corrupt("invalid deflate data"))
+                };
             }
         }
     }
@@ -470,7 +474,8 @@ mod tests {
         for format in [Format::Gzip, Format::Deflate, Format::DeflateRaw] {
             for chunk in [1, 7, 4096, 1 << 20] {
                 let packed = compress(format, &data[..if chunk == 1 { 5000 } else { data.len() }], chunk);
-                let unpacked = decompress(format, &packed, chunk).unwrap_or_else(|e| panic!("{format:?} chunk {chunk}: {e}"));
+                let unpacked =
+                    decompress(format, &packed, chunk).unwrap_or_else(|e| panic!("{format:?} chunk {chunk}: {e}"));
                 assert_eq!(unpacked, &data[..unpacked.len()]);
             }
         }

@@ -1,9 +1,9 @@
 // DOMException (WebIDL §2.8.1, https://webidl.spec.whatwg.org/#idl-DOMException).
 //
-// Instances are made by the `Error` constructor (so they carry V8's error
-// data: `Error.isError`, stack capture, devtools-style formatting) and then
-// get DOMException's prototype; `name`, `message` and `code` are accessors on
-// the prototype that read state kept in a module-level WeakMap.
+// Instances are made by the `Error` constructor with DOMException's
+// prototype (so they carry V8's error data: `Error.isError`, stack capture);
+// `name`, `message` and `code` are accessors on the prototype that read
+// state kept in a module-level WeakMap.
 
 internals.dom ??= {};
 
@@ -78,13 +78,16 @@ class DOMException {
     // WebIDL DOMString conversion (throws for symbols).
     message = `${message}`;
     name = `${name}`;
-    const self = Reflect.construct(ErrorCtor, [], new.target);
+    // V8 takes the stack header's message from the own `message` property
+    // when the stack is captured: give it one for that moment only, since
+    // DOMException's message is an accessor on the prototype.
+    const self = Reflect.construct(ErrorCtor, [message], new.target);
     domExceptionState.set(self, { name, message });
     if (typeof captureStackTrace === "function") {
-      // Hide the constructor frames; the header is formatted lazily from
-      // the name/message accessors.
+      // Hide the constructor frames.
       captureStackTrace(self, new.target);
     }
+    delete self.message;
     return self;
   }
 

@@ -238,8 +238,15 @@ function runAbortSteps(signal, s) {
   internals.dom.fireEvent(signal, new EventCtor("abort"));
 }
 
+let isAbortController;
+
 class AbortController {
   #signal = createSignal();
+
+  static {
+    isAbortController = (value) =>
+      value !== null && (typeof value === "object" || typeof value === "function") && #signal in value;
+  }
 
   get signal() {
     if (this === null || (typeof this !== "object" && typeof this !== "function") || !(#signal in this)) {
@@ -265,6 +272,7 @@ Object.assign(internals.dom, {
   AbortSignal,
   AbortController,
   isAbortSignal,
+  isAbortController,
   /** A new, not yet aborted signal. */
   createAbortSignal: createSignal,
   /** A signal that aborts when any of `signals` does (DOM "create a dependent abort signal"). */

@@ -192,9 +192,12 @@ const webidl = {
 
   /** A copy of a BufferSource's bytes as a new Uint8Array. */
   copyBufferSource(x) {
+    // A detached buffer (and a view on one) holds no bytes.
     if (ArrayBuffer.isView(x)) {
+      if (x.byteLength === 0) return new Uint8Array(0);
       return new Uint8Array(x.buffer, x.byteOffset, x.byteLength).slice();
     }
+    if (x.byteLength === 0) return new Uint8Array(0);
     return new Uint8Array(x).slice();
   },
 };

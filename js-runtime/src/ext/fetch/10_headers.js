@@ -262,4 +262,5 @@ function fillHeaders(headers, init, context) {
 webidl.configureInterface(Headers);
 webidl.pairIterable(Headers, "Headers", fetchInternals.headersSorted);
 
+fetchInternals.Headers = Headers;
 internals.defineGlobal("Headers", Headers);

@@ -179,8 +179,6 @@ function byteString(bytes) {
   return internals.encoding.decode(bytes, "windows-1252");
 }
 
-const HEADER_LINE = /^([^:]*):[\t ]*(.*?)[\t ]*$/;
-
 /** Parses the name/filename parameters of a form-data Content-Disposition value (UTF-8 decoded). */
 function parseContentDisposition(value) {
   let pos = 0;
@@ -219,73 +217,89 @@ function parseContentDisposition(value) {
       v = value.slice(pos, end).trim();
       pos = end;
     }
-    if (!params.has(key)) params.set(key, v.replace(/%0A/gi, "\n").replace(/%0D/gi, "\r").replace(/%22/g, '"'));
+    // Escapes (%0A, %0D, %22) are not undone: "%" itself is never escaped.
+    if (!params.has(key)) params.set(key, v);
   }
   return params;
 }
 
-/** Parses a multipart/form-data body into a FormData; throws TypeError when malformed. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const TAB_OR_SPACE_EDGES = /^[\t ]+|[\t ]+$/g;
+const BAD_HEADER_CHAR = /[\0\r\n]/;
+
+/** Skips transport padding (spaces and tabs) from `pos`. */
+function skipPadding(text, pos) {
+  while (text[pos] === " " || text[pos] === "\t") pos++;
+  return pos;
+}
+
+/**
+ * Parses a multipart/form-data body into a FormData; throws a TypeError
+ * when it is malformed. Every search moves forward, so any input ends in
+ * linear time.
+ */
 function parseMultipart(bytes, boundary) {
-  if (boundary === undefined || boundary === "" || boundary.length > 70) throw formDataError("missing or invalid boundary");
+  if (boundary === undefined || boundary === "") throw formDataError("missing boundary parameter");
+  // Offsets in `text` are byte offsets; the boundary is looked for UTF-8 encoded.
   const text = byteString(bytes);
-  const delimiter = `--${boundary}`;
+  const delimiter = byteString(fetchInternals.utf8Encode(`--${boundary}`));
+  const closeSearch = `\r\n${delimiter}`;
+  if (!text.startsWith(delimiter)) throw formDataError("the body does not start with the boundary delimiter");
+  let pos = delimiter.length;
   const entries = [];
-  // The first delimiter: at the start, or at the start of a line (after a preamble).
-  let pos;
-  if (text.startsWith(delimiter)) {
-    pos = delimiter.length;
-  } else {
-    const i = text.indexOf(`\r\n${delimiter}`);
-    if (i === -1) throw formDataError("no boundary delimiter found");
-    pos = i + 2 + delimiter.length;
-  }
   for (;;) {
-    // After a delimiter: "--" ends the body; else optional padding and CRLF.
-    if (text.startsWith("--", pos)) break;
-    while (text[pos] === " " || text[pos] === "\t") pos++;
+    if (text.startsWith("--", pos)) {
+      // The close delimiter: padding, then CRLF and an epilogue, or the end.
+      pos = skipPadding(text, pos + 2);
+      if (pos === text.length || text.startsWith("\r\n", pos)) break;
+      throw formDataError("unexpected data after the close delimiter");
+    }
+    pos = skipPadding(text, pos);
     if (!text.startsWith("\r\n", pos)) throw formDataError("malformed boundary delimiter line");
     pos += 2;
+    if (text.startsWith("\r\n", pos)) throw formDataError("a part has no headers");
     const headersEnd = text.indexOf("\r\n\r\n", pos);
-    // A part with no headers has its blank line right away.
-    let headerBlock;
-    let bodyStart;
-    if (text.startsWith("\r\n", pos)) {
-      headerBlock = "";
-      bodyStart = pos + 2;
-    } else {
-      if (headersEnd === -1) throw formDataError("unterminated part headers");
-      headerBlock = text.slice(pos, headersEnd);
-      bodyStart = headersEnd + 4;
-    }
+    if (headersEnd === -1) throw formDataError("unterminated part headers");
+    // Header values are UTF-8 in practice (browsers send names that way);
+    // decoding keeps CR, LF and NUL where they were.
+    const headerText = internals.encoding.utf8Decode(bytes.subarray(pos, headersEnd));
     let name = null;
     let filename = null;
     let contentType = null;
-    // Header values are UTF-8 in practice (browsers send names that way);
-    // decoding keeps CR and LF where they were.
-    const headerText = headerBlock === "" ? "" : internals.encoding.utf8Decode(bytes.subarray(pos, headersEnd));
-    for (const line of headerText === "" ? [] : headerText.split("\r\n")) {
-      const m = HEADER_LINE.exec(line);
-      if (m === null) throw formDataError("malformed part header");
-      const headerName = m[1].toLowerCase();
-      if (headerName === "content-disposition") {
-        const params = parseContentDisposition(m[2]);
+    for (const line of headerText.split("\r\n")) {
+      if (BAD_HEADER_CHAR.test(line)) throw formDataError("a part header contains CR, LF or NUL");
+      const colon = line.indexOf(":");
+      if (colon === -1) throw formDataError("a part header has no colon");
+      const headerName = line.slice(0, colon).replace(TAB_OR_SPACE_EDGES, "");
+      if (!TOKEN.test(headerName)) throw formDataError("invalid part header name");
+      const value = line.slice(colon + 1).replace(TAB_OR_SPACE_EDGES, "");
+      const lower = headerName.toLowerCase();
+      if (lower === "content-disposition") {
+        const params = parseContentDisposition(value);
         if (params === null || !params.has("name")) throw formDataError("invalid Content-Disposition header");
         name = params.get("name");
         filename = params.has("filename") ? params.get("filename") : null;
-      } else if (headerName === "content-type") {
-        contentType = m[2];
+      } else if (lower === "content-type") {
+        contentType = contentType === null ? value : `${contentType}, ${value}`;
       }
     }
     if (name === null) throw formDataError("a part has no Content-Disposition header");
-    const bodyEnd = text.indexOf(`\r\n${delimiter}`, bodyStart);
+    const bodyStart = headersEnd + 4;
+    const bodyEnd = text.indexOf(closeSearch, bodyStart);
     if (bodyEnd === -1) throw formDataError("missing closing boundary");
     const content = bytes.subarray(bodyStart, bodyEnd);
     if (filename !== null) {
-      entries.push([name, fetchInternals.fileFromParts([content], filename, contentType ?? "text/plain", DateNow())]);
+      let type = "text/plain";
+      if (contentType !== null) {
+        // As elsewhere in Fetch: the last valid MIME type, serialized; "" if none.
+        const mime = fetchInternals.extractMimeType(contentType);
+        type = mime === null ? "" : internals.mime.serialize(mime);
+      }
+      entries.push([name, fetchInternals.fileFromParts([content], filename, type, 0)]);
     } else {
-      entries.push([name, fetchInternals.utf8Decode(content)]);
+      entries.push([name, internals.encoding.utf8Decode(content)]);
     }
-    pos = bodyEnd + 2 + delimiter.length;
+    pos = bodyEnd + closeSearch.length;
   }
   return fetchInternals.formDataFromEntries(entries);
 }

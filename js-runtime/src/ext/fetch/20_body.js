@@ -37,6 +37,8 @@ class BodyState {
     this.shared = false;
     // Set when a fetch() signal aborted after the response arrived.
     this.abortReason = undefined;
+    // The stream's chunks come from user code (bytes read whole must be copied).
+    this.userChunks = false;
   }
 }
 
@@ -45,11 +47,10 @@ fetchInternals.BodyState = BodyState;
 fetchInternals.NativeBody = NativeBody;
 fetchInternals.nullBody = NULL_BODY;
 
-/** A body over what Rust handed in: null, bytes, or a native stream id. */
+/** A body over what Rust handed in: null, a Uint8Array (adopted), or a native stream id. */
 fetchInternals.bodyFromNative = function bodyFromNative(body) {
   if (body === null || body === undefined) return NULL_BODY();
   if (typeof body === "number") return new BodyState(new NativeBody(body), null);
-  if (typeof body === "string") return new BodyState(body, null);
   return new BodyState(body, null);
 };
 
@@ -83,7 +84,9 @@ fetchInternals.extractBody = function extractBody(init, keepalive = false) {
       if (internals.streams.isDisturbed(init) || internals.streams.isLocked(init)) {
         throw new TypeError("The ReadableStream body is locked or has already been read.");
       }
-      return new BodyState(init, null);
+      const state = new BodyState(init, null);
+      state.userChunks = true;
+      return state;
     }
   }
   // WebIDL falls back to USVString for anything else.
@@ -179,8 +182,8 @@ async function readNative(state, id) {
 
 /**
  * Reads the whole body (the spec's "consume body" before its final step).
- * Resolves with a string when `wantString` and the source is a string (no
- * encode/decode round trip), else with a Uint8Array the caller may keep.
+ * With `wantString` resolves with the UTF-8 decoded text, else with a
+ * Uint8Array the caller may keep (and change).
  */
 function consume(state, wantString) {
   if (fetchInternals.bodyUnusable(state)) {
@@ -190,34 +193,40 @@ function consume(state, wantString) {
   const src = state.source;
   if (src === null) return Promise.resolve(wantString ? "" : new Uint8Array(0));
   if (state.stream === null) {
+    // Fast paths: no stream is made.
     if (typeof src === "string") {
       state.used = true;
+      // Encoding then decoding would drop a leading BOM.
       if (wantString) return Promise.resolve(src.charCodeAt(0) === 0xfeff ? src.slice(1) : src);
       return Promise.resolve(fetchInternals.utf8Encode(src));
     }
     if (src instanceof Uint8Array) {
       state.used = true;
+      if (wantString) return Promise.resolve(fetchInternals.utf8Decode(src));
       return Promise.resolve(state.shared ? Reflect.apply(TypedArrayPrototypeSlice, src, []) : src);
     }
     if (fetchInternals.isBlob(src)) {
       state.used = true;
       const bytes = fetchInternals.blobBytes(src);
-      // blobBytes may return a part of the blob itself: copy then.
-      return Promise.resolve(fetchInternals.blobParts(src).length === 1 ? Reflect.apply(TypedArrayPrototypeSlice, bytes, []) : bytes);
+      if (wantString) return Promise.resolve(fetchInternals.utf8Decode(bytes));
+      // blobBytes returns the blob's own part when it has one: copy it then.
+      const own = fetchInternals.blobParts(src).length === 1;
+      return Promise.resolve(own ? Reflect.apply(TypedArrayPrototypeSlice, bytes, []) : bytes);
     }
     if (src instanceof NativeBody) {
       state.used = true;
-      return readNative(state, src.id);
+      const read = readNative(state, src.id);
+      return wantString ? read.then(fetchInternals.utf8Decode) : read;
     }
   }
-  return internals.streams.readAll(fetchInternals.bodyStream(state));
+  const all = internals.streams.readAll(fetchInternals.bodyStream(state));
+  if (wantString) return all.then(fetchInternals.utf8Decode);
+  // A single chunk comes back as is: copy it if user code may still hold it.
+  return state.userChunks ? all.then((b) => Reflect.apply(TypedArrayPrototypeSlice, b, [])) : all;
 }
 
 fetchInternals.consumeBytes = (state) => consume(state, false);
-fetchInternals.consumeText = async (state) => {
-  const r = await consume(state, true);
-  return typeof r === "string" ? r : fetchInternals.utf8Decode(r);
-};
+fetchInternals.consumeText = (state) => consume(state, true);
 
 /**
  * Clones a body (https://fetch.spec.whatwg.org/#concept-body-clone): the
@@ -238,6 +247,7 @@ fetchInternals.cloneBody = function cloneBody(state) {
   state.source = a;
   const copy = new BodyState(b, state.contentType);
   copy.stream = b;
+  copy.userChunks = state.userChunks;
   return copy;
 };
 
@@ -249,6 +259,7 @@ fetchInternals.takeBody = function takeBody(state) {
   const taken = new BodyState(state.source, state.contentType);
   taken.stream = state.stream;
   taken.shared = state.shared;
+  taken.userChunks = state.userChunks;
   if (state.source !== null) {
     state.used = true;
     state.stream = null;
@@ -258,7 +269,7 @@ fetchInternals.takeBody = function takeBody(state) {
 
 /** Makes the body of a fetch() response fail with `reason` (its signal aborted). */
 fetchInternals.abortBody = function abortBody(state, reason) {
-  if (state.source === null || fetchInternals.bodyUsed(state) && state.stream === null) return;
+  if (state.source === null || state.abortReason !== undefined) return;
   state.abortReason = reason;
   if (state.stream !== null) {
     internals.streams.error(state.stream, reason);

@@ -1,20 +1,29 @@
-//! The `fetch` family: Headers, Request, Response, the body mixin and the
-//! global `fetch()` (outbound requests go through the host).
-//! Spec: <https://fetch.spec.whatwg.org/>.
+//! The `fetch` family: Headers, Blob and File, FormData (with the
+//! multipart/form-data serializer and parser), Request, Response, the body
+//! mixin and the global `fetch()` (outbound requests go through the host).
+//! Specs: <https://fetch.spec.whatwg.org/>, <https://w3c.github.io/FileAPI/>,
+//! <https://xhr.spec.whatwg.org/#interface-formdata>. See README.md.
 
 use crate::ops::OpDecl;
 
 /// Glue files, in load order.
 pub(crate) const JS: &[(&str, &str)] = &[
+    ("ext:fetch/01_webidl.js", include_str!("01_webidl.js")),
     ("ext:fetch/10_headers.js", include_str!("10_headers.js")),
+    ("ext:fetch/11_blob.js", include_str!("11_blob.js")),
+    ("ext:fetch/12_form_data.js", include_str!("12_form_data.js")),
     ("ext:fetch/20_body.js", include_str!("20_body.js")),
     ("ext:fetch/21_request.js", include_str!("21_request.js")),
     ("ext:fetch/22_response.js", include_str!("22_response.js")),
     ("ext:fetch/30_fetch.js", include_str!("30_fetch.js")),
 ];
 
-/// Native ops of this family (the request/response plumbing lives in the
-/// runtime core: `op_respond`, `op_body_read`, `op_fetch`).
+/// Native ops of this family: none of its own. The request/response
+/// plumbing (`op_body_read`, `op_body_cancel`, `op_fetch`, `op_respond`)
+/// lives in the runtime core.
 pub(crate) fn ops() -> Vec<OpDecl> {
     Vec::new()
 }
+
+#[cfg(test)]
+mod tests;

@@ -121,10 +121,17 @@ function queueMicrotaskLike(fn) {
   PromisePrototypeThen(resolvedUndefined, fn);
 }
 
+/**
+ * "A promise resolved with x": `Promise.resolve`, which returns a native
+ * promise as is. The reference implementation does the same and WPT
+ * (flow-control) depends on that timing.
+ */
+const resolvedWith = PromiseResolve;
+
 /** Calls `fn` with `thisArg` and turns a throw or a return into a promise (WebIDL promise-returning callback). */
 function invokePromiseCallback(fn, thisArg, args) {
   try {
-    return PromiseResolve(ReflectApply(fn, thisArg, args));
+    return resolvedWith(ReflectApply(fn, thisArg, args));
   } catch (e) {
     return PromiseReject(e);
   }
@@ -490,12 +497,35 @@ webidlInterface(CountQueuingStrategy, "CountQueuingStrategy");
 internals.defineGlobal("ByteLengthQueuingStrategy", ByteLengthQueuingStrategy);
 internals.defineGlobal("CountQueuingStrategy", CountQueuingStrategy);
 
+// AbortSignal plumbing: the dom family's internals (no user-visible
+// listeners), or the public API when that family is not loaded.
+const fallbackControllers = new WeakMap();
+const fallbackAbortOps = {
+  isAbortSignal: (s) => typeof globalThis.AbortSignal === "function" && s instanceof globalThis.AbortSignal,
+  signalAborted: (s) => s.aborted,
+  signalReason: (s) => s.reason,
+  addAbortAlgorithm: (s, fn) => s.addEventListener("abort", fn),
+  removeAbortAlgorithm: (s, fn) => s.removeEventListener("abort", fn),
+  createAbortSignal() {
+    if (typeof globalThis.AbortController !== "function") return undefined;
+    const controller = new globalThis.AbortController();
+    fallbackControllers.set(controller.signal, controller);
+    return controller.signal;
+  },
+  signalAbort: (s, reason) => fallbackControllers.get(s)?.abort(reason),
+};
+function abortOps() {
+  const dom = internals.dom;
+  return dom !== undefined && typeof dom.addAbortAlgorithm === "function" ? dom : fallbackAbortOps;
+}
+
 // Token that lets glue construct the interfaces whose constructors are
 // illegal (or that take a different path) for user code.
 const kInternal = Symbol("streams.internal");
 
 Object.assign(S, {
   kInternal,
+  abortOps,
   uncurryThis,
   ReflectApply,
   PromiseResolve,
@@ -509,6 +539,7 @@ Object.assign(S, {
   uponPromise,
   queueMicrotaskLike,
   invokePromiseCallback,
+  resolvedWith,
   resolvedUndefined,
   noop,
   Queue,

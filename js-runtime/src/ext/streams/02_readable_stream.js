@@ -22,6 +22,7 @@ const {
   uponPromise,
   queueMicrotaskLike,
   invokePromiseCallback,
+  resolvedWith,
   resolvedUndefined,
   Queue,
   SizedQueue,
@@ -447,7 +448,7 @@ function setUpReadableStreamDefaultController(
   stream.controller = controller;
   const startResult = startAlgorithm();
   uponPromise(
-    PromiseResolve(startResult),
+    resolvedWith(startResult),
     () => {
       controller.started = true;
       rsdcCallPullIfNeeded(controller);
@@ -699,7 +700,7 @@ function readableStreamFromIterable(asyncIterable) {
     } catch (e) {
       return PromiseReject(e);
     }
-    return PromisePrototypeThen(PromiseResolve(nextResult), onNext);
+    return PromisePrototypeThen(resolvedWith(nextResult), onNext);
   };
   const cancelAlgorithm = (reason) => {
     const iterator = iteratorRecord.iterator;
@@ -712,7 +713,7 @@ function readableStreamFromIterable(asyncIterable) {
     } catch (e) {
       return PromiseReject(e);
     }
-    return PromisePrototypeThen(PromiseResolve(returnResult), (iterResult) => {
+    return PromisePrototypeThen(resolvedWith(returnResult), (iterResult) => {
       if (!isObject(iterResult)) {
         throw new TypeError("The promise returned by the iterator.return() method must fulfill with an object");
       }
@@ -726,6 +727,9 @@ function readableStreamFromIterable(asyncIterable) {
 // ---------------------------------------------------------------------------
 // Async iteration (§4.2.5)
 
+// The value an iterator read request resolves with at the end of the stream.
+const endOfIteration = Symbol("end of iteration");
+
 class IteratorRecord {
   constructor(reader, preventCancel) {
     this.reader = reader;
@@ -733,49 +737,55 @@ class IteratorRecord {
     this.ongoing = undefined;
     this.finished = false;
     this.runNext = () => iteratorNextSteps(this);
+    // WebIDL's reactions to a pending "next iteration result".
+    this.onFulfilled = (value) => {
+      this.ongoing = undefined;
+      if (value === endOfIteration) {
+        this.finished = true;
+        return { value: undefined, done: true };
+      }
+      return { value, done: false };
+    };
+    this.onRejected = (e) => {
+      this.ongoing = undefined;
+      this.finished = true;
+      throw e;
+    };
   }
 }
 
-/** The read request of one `next()`; settles synchronously when a chunk is queued. */
+/**
+ * The read request of one `next()`. When a chunk is already queued it
+ * settles synchronously and `next()` returns a settled promise; otherwise it
+ * resolves a promise that the WebIDL reactions above turn into the result.
+ */
 class IteratorReadRequest {
   constructor(it) {
     this.it = it;
-    this.kind = 0;
+    this.kind = 0; // 0 pending, 1 chunk, 2 close, 3 error
     this.value = undefined;
     this.resolve = undefined;
     this.reject = undefined;
   }
   chunk(value) {
-    if (this.resolve === undefined) {
+    if (this.resolve !== undefined) this.resolve(value);
+    else {
       this.kind = 1;
       this.value = value;
-      return;
     }
-    this.it.ongoing = undefined;
-    this.resolve({ value, done: false });
   }
   close() {
-    const it = this.it;
-    readableStreamDefaultReaderRelease(it.reader);
-    it.finished = true;
-    if (this.resolve === undefined) {
-      this.kind = 2;
-      return;
-    }
-    it.ongoing = undefined;
-    this.resolve({ value: undefined, done: true });
+    readableStreamDefaultReaderRelease(this.it.reader);
+    if (this.resolve !== undefined) this.resolve(endOfIteration);
+    else this.kind = 2;
   }
   error(e) {
-    const it = this.it;
-    readableStreamDefaultReaderRelease(it.reader);
-    it.finished = true;
-    if (this.reject === undefined) {
+    readableStreamDefaultReaderRelease(this.it.reader);
+    if (this.reject !== undefined) this.reject(e);
+    else {
       this.kind = 3;
       this.value = e;
-      return;
     }
-    it.ongoing = undefined;
-    this.reject(e);
   }
 }
 
@@ -789,16 +799,19 @@ function iteratorNextSteps(it) {
       return PromiseResolve({ value: request.value, done: false });
     case 2:
       it.ongoing = undefined;
+      it.finished = true;
       return PromiseResolve({ value: undefined, done: true });
     case 3:
       it.ongoing = undefined;
+      it.finished = true;
       return PromiseReject(request.value);
     default: {
-      const d = new Deferred();
-      request.resolve = d.res;
-      request.reject = d.rej;
-      it.ongoing = d.promise;
-      return d.promise;
+      const { promise, resolve, reject } = PromiseWithResolvers();
+      request.resolve = resolve;
+      request.reject = reject;
+      const result = PromisePrototypeThen(promise, it.onFulfilled, it.onRejected);
+      it.ongoing = result;
+      return result;
     }
   }
 }
@@ -843,7 +856,8 @@ class ReadableStreamAsyncIterator {
     it.ongoing = p;
     return p;
   }
-  return(value = undefined) {
+  // `value` has no default: WebIDL gives return() a length of 1.
+  return(value) {
     let it;
     try {
       it = iteratorOf(this, "return");
@@ -873,7 +887,7 @@ function toPipeOptions(options, context) {
   const preventCancel = !!dict.preventCancel;
   const preventClose = !!dict.preventClose;
   const signal = dict.signal;
-  if (signal !== undefined && !internals.dom.isAbortSignal(signal)) {
+  if (signal !== undefined && !S.abortOps().isAbortSignal(signal)) {
     throw new TypeError(`${context}: Failed to read the 'signal' property from 'StreamPipeOptions': parameter is not of type 'AbortSignal'.`);
   }
   return { preventAbort, preventCancel, preventClose, signal };

@@ -12,6 +12,7 @@ const {
   uponPromise,
   queueMicrotaskLike,
   invokePromiseCallback,
+  resolvedWith,
   resolvedUndefined,
   Queue,
   isObject,
@@ -695,7 +696,7 @@ function setUpReadableByteStreamController(
   stream.controller = controller;
   const startResult = startAlgorithm();
   uponPromise(
-    PromiseResolve(startResult),
+    resolvedWith(startResult),
     () => {
       controller.started = true;
       rbscCallPullIfNeeded(controller);

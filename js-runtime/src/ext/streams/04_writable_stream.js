@@ -5,13 +5,13 @@ const {
   kInternal,
   ReflectApply,
   PromiseReject,
-  PromiseResolve,
   Deferred,
   resolvedDeferred,
   rejectedDeferred,
   markHandled,
   uponPromise,
   invokePromiseCallback,
+  resolvedWith,
   resolvedUndefined,
   Queue,
   SizedQueue,
@@ -19,7 +19,6 @@ const {
   dequeueValue,
   resetQueue,
   isObject,
-  toDictionary,
   toCallback,
   requireArgs,
   webidlInterface,
@@ -419,7 +418,7 @@ function setUpWritableStreamDefaultController(
   writableStreamUpdateBackpressure(stream, wsdcGetBackpressure(controller));
   const startResult = startAlgorithm();
   uponPromise(
-    PromiseResolve(startResult),
+    resolvedWith(startResult),
     () => {
       controller.started = true;
       wsdcAdvanceQueueIfNeeded(controller);
@@ -558,7 +557,7 @@ function wsdcSignalAbort(controller, reason) {
   if (controller.aborted) return;
   controller.aborted = true;
   controller.abortReason = reason;
-  if (controller.signal !== undefined) internals.dom.signalAbort(controller.signal, reason);
+  if (controller.signal !== undefined) S.abortOps().signalAbort(controller.signal, reason);
 }
 
 function wsdcPub(controller) {
@@ -774,9 +773,9 @@ class WritableStreamDefaultController {
   get signal() {
     const controller = writableControllerOf(this, "signal");
     if (controller.signal === undefined) {
-      const dom = internals.dom;
-      controller.signal = dom.createAbortSignal();
-      if (controller.aborted) dom.signalAbort(controller.signal, controller.abortReason);
+      const abort = S.abortOps();
+      controller.signal = abort.createAbortSignal();
+      if (controller.aborted && controller.signal !== undefined) abort.signalAbort(controller.signal, controller.abortReason);
     }
     return controller.signal;
   }

@@ -46,7 +46,7 @@ function readableStreamPipeTo(source, dest, preventClose, preventAbort, preventC
   let shuttingDown = false;
   let currentWrite = resolvedUndefined;
   const result = new Deferred();
-  const dom = signal === undefined ? undefined : internals.dom;
+  const dom = signal === undefined ? undefined : S.abortOps();
   let abortAlgorithm;
 
   // The read loop.

@@ -220,9 +220,16 @@ function transformStreamDefaultSinkWriteAlgorithm(stream, chunk) {
   return transformStreamDefaultControllerPerformTransform(controller, chunk);
 }
 
+// The cancel/flush algorithms below may already have been cleared by
+// terminate() or error() (say, the readable side of a terminated stream with
+// queued chunks is canceled, or the writable side is aborted while it is
+// erroring). The spec would call undefined there; like other engines, the
+// operation then just succeeds.
+
 function transformStreamDefaultSinkAbortAlgorithm(stream, reason) {
   const controller = stream.controller;
   if (controller.finishPromise !== undefined) return controller.finishPromise.promise;
+  if (controller.cancelAlgorithm === undefined) return resolvedUndefined;
   const readable = stream.readable;
   controller.finishPromise = new Deferred();
   const cancelPromise = controller.cancelAlgorithm(reason);
@@ -248,6 +255,7 @@ function transformStreamDefaultSinkAbortAlgorithm(stream, reason) {
 function transformStreamDefaultSinkCloseAlgorithm(stream) {
   const controller = stream.controller;
   if (controller.finishPromise !== undefined) return controller.finishPromise.promise;
+  if (controller.flushAlgorithm === undefined) return resolvedUndefined;
   const readable = stream.readable;
   controller.finishPromise = new Deferred();
   const flushPromise = controller.flushAlgorithm();
@@ -273,6 +281,7 @@ function transformStreamDefaultSinkCloseAlgorithm(stream) {
 function transformStreamDefaultSourceCancelAlgorithm(stream, reason) {
   const controller = stream.controller;
   if (controller.finishPromise !== undefined) return controller.finishPromise.promise;
+  if (controller.cancelAlgorithm === undefined) return resolvedUndefined;
   const writable = stream.writable;
   controller.finishPromise = new Deferred();
   const cancelPromise = controller.cancelAlgorithm(reason);

@@ -7,6 +7,7 @@ const {
   PromiseReject,
   PromiseResolve,
   Deferred,
+  markHandled,
   resolvedUndefined,
   invokePromiseCallback,
   ArrayBufferIsView,
@@ -72,7 +73,7 @@ class ReadAllRequest {
     if (bytes === undefined) {
       this.done = true;
       const e = new TypeError("The stream produced a chunk that is not a Uint8Array, ArrayBuffer or ArrayBufferView");
-      readableStreamCancel(this.stream, e);
+      markHandled(readableStreamCancel(this.stream, e));
       this.deferred.reject(e);
       return;
     }

@@ -6,6 +6,9 @@ mod parser;
 mod pattern;
 mod record;
 
+use std::borrow::Cow;
+use std::mem::MaybeUninit;
+
 use crate::ops::{OpDecl, js_string, op, throw_type_error, to_string};
 use record::{Offsets, Setter, UrlRecord};
 
@@ -65,10 +68,24 @@ fn return_href(
     }
 }
 
+/// A JS value as text, read into `buffer` when it fits (no allocation for
+/// the usual URL).
+fn text<'a>(
+    scope: &mut v8::PinScope,
+    value: v8::Local<v8::Value>,
+    buffer: &'a mut [MaybeUninit<u8>; 1024],
+) -> Cow<'a, str> {
+    match v8::Local::<v8::String>::try_from(value) {
+        Ok(s) => s.to_rust_cow_lossy(scope, buffer),
+        Err(_) => Cow::Owned(to_string(scope, value)),
+    }
+}
+
 /// `op_url_parse(input, base | undefined, offsets: Int32Array) -> href | null`
 fn op_url_parse(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue<v8::Value>) {
     let input_value = args.get(0);
-    let input = to_string(scope, input_value);
+    let mut buffer = [MaybeUninit::uninit(); 1024];
+    let input = text(scope, input_value, &mut buffer);
     let base_value = args.get(1);
     let parsed = if base_value.is_undefined() {
         UrlRecord::parse(&input, None)
@@ -89,7 +106,8 @@ fn op_url_parse(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, m
 /// when the href setter's value does not parse.
 fn op_url_reparse(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue<v8::Value>) {
     let href_value = args.get(0);
-    let href = to_string(scope, href_value);
+    let mut buffer = [MaybeUninit::uninit(); 1024];
+    let href = text(scope, href_value, &mut buffer);
     let Some(setter) = args.get(1).uint32_value(scope).and_then(Setter::from_u32) else {
         throw_type_error(scope, "unknown URL setter");
         return;

@@ -47,32 +47,56 @@ pub(super) struct Failure;
 
 // ---- percent-encode sets (https://url.spec.whatwg.org/#percent-encoded-bytes)
 
-fn c0_control_set(b: u8) -> bool {
-    !(0x20..=0x7E).contains(&b)
+/// A percent-encode set: one bit of each byte's entry in `SETS`.
+#[derive(Clone, Copy)]
+pub(super) struct EncodeSet(u8);
+
+const C0_CONTROL: EncodeSet = EncodeSet(1);
+const FRAGMENT: EncodeSet = EncodeSet(2);
+const QUERY: EncodeSet = EncodeSet(4);
+const SPECIAL_QUERY: EncodeSet = EncodeSet(8);
+const PATH: EncodeSet = EncodeSet(16);
+pub(super) const USERINFO: EncodeSet = EncodeSet(32);
+
+impl EncodeSet {
+    fn contains(self, b: u8) -> bool {
+        SETS[b as usize] & self.0 != 0
+    }
 }
-fn fragment_set(b: u8) -> bool {
-    c0_control_set(b) || matches!(b, b' ' | b'"' | b'<' | b'>' | b'`')
-}
-fn query_set(b: u8) -> bool {
-    c0_control_set(b) || matches!(b, b' ' | b'"' | b'#' | b'<' | b'>')
-}
-fn special_query_set(b: u8) -> bool {
-    query_set(b) || b == b'\''
-}
-fn path_set(b: u8) -> bool {
-    query_set(b) || matches!(b, b'?' | b'^' | b'`' | b'{' | b'}')
-}
-pub(super) fn userinfo_set(b: u8) -> bool {
-    path_set(b) || matches!(b, b'/' | b':' | b';' | b'=' | b'@' | b'[' | b'\\' | b']' | b'|')
+
+/// For each byte, the sets it belongs to (each set includes the previous
+/// one it is defined from, as in the standard).
+static SETS: [u8; 256] = build_sets();
+
+const fn build_sets() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let c0 = b < 0x20 || b > 0x7E;
+        let fragment = c0 || matches!(b, b' ' | b'"' | b'<' | b'>' | b'`');
+        let query = c0 || matches!(b, b' ' | b'"' | b'#' | b'<' | b'>');
+        let special_query = query || b == b'\'';
+        let path = query || matches!(b, b'?' | b'^' | b'`' | b'{' | b'}');
+        let userinfo = path || matches!(b, b'/' | b':' | b';' | b'=' | b'@' | b'[' | b'\\' | b']' | b'|');
+        table[i] = (c0 as u8)
+            | (fragment as u8) << 1
+            | (query as u8) << 2
+            | (special_query as u8) << 3
+            | (path as u8) << 4
+            | (userinfo as u8) << 5;
+        i += 1;
+    }
+    table
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Appends `bytes` to `out`, percent-encoding those in `set`.
-fn push_encoded(out: &mut String, bytes: &[u8], set: fn(u8) -> bool) {
+fn push_encoded(out: &mut String, bytes: &[u8], set: EncodeSet) {
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if set(b) {
+        if set.contains(b) {
             // Everything in the run is ASCII (non-ASCII is in every set).
             out.push_str(ascii(&bytes[run..i]));
             out.push('%');
@@ -89,7 +113,7 @@ fn ascii(bytes: &[u8]) -> &str {
 }
 
 /// A string percent-encoded with `set`.
-pub(super) fn encoded(bytes: &[u8], set: fn(u8) -> bool) -> String {
+pub(super) fn encoded(bytes: &[u8], set: EncodeSet) -> String {
     let mut s = String::with_capacity(bytes.len());
     push_encoded(&mut s, bytes, set);
     s
@@ -127,9 +151,11 @@ fn is_single_dot(s: &[u8]) -> bool {
 }
 
 fn is_double_dot(s: &[u8]) -> bool {
-    matches!(s.len(), 2 | 4 | 6) && {
-        let l = s.to_ascii_lowercase();
-        matches!(&l[..], b".." | b".%2e" | b"%2e." | b"%2e%2e")
+    match s.len() {
+        2 => s == b"..",
+        4 => s.eq_ignore_ascii_case(b".%2e") || s.eq_ignore_ascii_case(b"%2e."),
+        6 => s.eq_ignore_ascii_case(b"%2e%2e"),
+        _ => false,
     }
 }
 
@@ -201,6 +227,8 @@ pub(super) fn run(
     let mut inside_brackets = false;
     let mut password_token_seen = false;
     let mut p: isize = 0;
+    // Whether url's scheme is special; refreshed wherever the scheme is set.
+    let mut special = url.is_special();
     let remaining = |p: isize| -> &[u8] {
         let start = (p + 1).max(0) as usize;
         input.get(start..).unwrap_or_default()
@@ -242,6 +270,7 @@ pub(super) fn run(
                         }
                     }
                     url.scheme = new_scheme.to_string();
+                    special = url.is_special();
                     if state_override.is_some() {
                         if url.port.is_some() && url.port == default_port(&url.scheme) {
                             url.port = None;
@@ -277,6 +306,7 @@ pub(super) fn run(
                         return Err(Failure);
                     }
                     url.scheme = base.scheme.clone();
+                    special = url.is_special();
                     url.path = base.path.clone();
                     url.query = base.query.clone();
                     url.fragment = Some(String::new());
@@ -309,7 +339,8 @@ pub(super) fn run(
             State::Relative => {
                 let base = base.ok_or(Failure)?;
                 url.scheme = base.scheme.clone();
-                if c == Some(b'/') || (url.is_special() && c == Some(b'\\')) {
+                special = url.is_special();
+                if c == Some(b'/') || (special && c == Some(b'\\')) {
                     state = State::RelativeSlash;
                 } else {
                     url.username = base.username.clone();
@@ -338,7 +369,7 @@ pub(super) fn run(
                 }
             }
             State::RelativeSlash => {
-                if url.is_special() && matches!(c, Some(b'/' | b'\\')) {
+                if special && matches!(c, Some(b'/' | b'\\')) {
                     state = State::SpecialAuthorityIgnoreSlashes;
                 } else if c == Some(b'/') {
                     state = State::Authority;
@@ -379,25 +410,32 @@ pub(super) fn run(
                     };
                     match split {
                         Some(i) => {
-                            push_encoded(&mut url.username, &buffer[..i], userinfo_set);
+                            push_encoded(&mut url.username, &buffer[..i], USERINFO);
                             password_token_seen = true;
-                            push_encoded(&mut url.password, &buffer[i + 1..], userinfo_set);
+                            push_encoded(&mut url.password, &buffer[i + 1..], USERINFO);
                         }
                         None if password_token_seen => {
-                            push_encoded(&mut url.password, &buffer, userinfo_set);
+                            push_encoded(&mut url.password, &buffer, USERINFO);
                         }
-                        None => push_encoded(&mut url.username, &buffer, userinfo_set),
+                        None => push_encoded(&mut url.username, &buffer, USERINFO),
                     }
                     buffer.clear();
-                } else if matches!(c, None | Some(b'/' | b'?' | b'#')) || (url.is_special() && c == Some(b'\\')) {
+                } else if matches!(c, None | Some(b'/' | b'?' | b'#')) || (special && c == Some(b'\\')) {
                     if at_sign_seen && buffer.is_empty() {
                         return Err(Failure);
                     }
                     p -= buffer.len() as isize + 1;
                     buffer.clear();
                     state = State::Host;
-                } else if let Some(ch) = c {
-                    buffer.push(ch);
+                } else if c.is_some() {
+                    // Take the run up to the next byte this state decides on.
+                    let start = p as usize;
+                    let end = input[start..]
+                        .iter()
+                        .position(|&b| matches!(b, b'@' | b'/' | b'?' | b'#') || (special && b == b'\\'))
+                        .map_or(input.len(), |i| start + i);
+                    buffer.extend_from_slice(&input[start..end.max(start + 1)]);
+                    p = end.max(start + 1) as isize - 1;
                 }
             }
             State::Host | State::Hostname => {
@@ -411,19 +449,18 @@ pub(super) fn run(
                     if state_override == Some(State::Hostname) {
                         return Err(Failure);
                     }
-                    let host = parse_host(&buffer, !url.is_special())?;
+                    let host = parse_host(&buffer, !special)?;
                     url.host = Some(host);
                     buffer.clear();
                     state = State::Port;
-                } else if matches!(c, None | Some(b'/' | b'?' | b'#')) || (url.is_special() && c == Some(b'\\')) {
+                } else if matches!(c, None | Some(b'/' | b'?' | b'#')) || (special && c == Some(b'\\')) {
                     p -= 1;
                     if buffer.is_empty()
-                        && (url.is_special()
-                            || (state_override.is_some() && (url.includes_credentials() || url.port.is_some())))
+                        && (special || (state_override.is_some() && (url.includes_credentials() || url.port.is_some())))
                     {
                         return Err(Failure);
                     }
-                    let host = parse_host(&buffer, !url.is_special())?;
+                    let host = parse_host(&buffer, !special)?;
                     url.host = Some(host);
                     buffer.clear();
                     state = State::PathStart;
@@ -443,7 +480,7 @@ pub(super) fn run(
                 if let Some(ch) = c.filter(u8::is_ascii_digit) {
                     buffer.push(ch);
                 } else if matches!(c, None | Some(b'/' | b'?' | b'#'))
-                    || (url.is_special() && c == Some(b'\\'))
+                    || (special && c == Some(b'\\'))
                     || state_override.is_some()
                 {
                     if !buffer.is_empty() {
@@ -476,6 +513,7 @@ pub(super) fn run(
             }
             State::File => {
                 url.scheme = "file".to_string();
+                special = true;
                 url.host = Some(String::new());
                 if matches!(c, Some(b'/' | b'\\')) {
                     state = State::FileSlash;
@@ -497,7 +535,7 @@ pub(super) fn run(
                             if !starts_with_windows_drive_letter(&input[p as usize..]) {
                                 url.shorten_path();
                             } else {
-                                url.path = Path::List(Vec::new());
+                                url.path = Path::List(String::new());
                             }
                             state = State::Path;
                             p -= 1;
@@ -517,11 +555,10 @@ pub(super) fn run(
                         url.host = base.host.clone();
                         let rest = input.get(p.max(0) as usize..).unwrap_or_default();
                         if !starts_with_windows_drive_letter(rest)
-                            && let Path::List(base_segments) = &base.path
-                            && let Some(first) = base_segments.first()
+                            && let Some(first) = base.path.first_segment()
                             && is_normalized_windows_drive_letter(first.as_bytes())
                         {
-                            url.segments().push(first.clone());
+                            url.push_segment(first.as_bytes());
                         }
                     }
                     state = State::Path;
@@ -541,7 +578,7 @@ pub(super) fn run(
                         }
                         state = State::PathStart;
                     } else {
-                        let mut host = parse_host(&buffer, !url.is_special())?;
+                        let mut host = parse_host(&buffer, !special)?;
                         if host == "localhost" {
                             host.clear();
                         }
@@ -557,7 +594,7 @@ pub(super) fn run(
                 }
             }
             State::PathStart => {
-                if url.is_special() {
+                if special {
                     state = State::Path;
                     if !matches!(c, Some(b'/' | b'\\')) {
                         p -= 1;
@@ -574,28 +611,26 @@ pub(super) fn run(
                         p -= 1;
                     }
                 } else if state_override.is_some() && url.host.is_none() {
-                    url.segments().push(String::new());
+                    url.push_segment(b"");
                 }
             }
             State::Path => {
-                let slashy = c == Some(b'/') || (url.is_special() && c == Some(b'\\'));
+                let slashy = c == Some(b'/') || (special && c == Some(b'\\'));
                 if c.is_none() || slashy || (state_override.is_none() && matches!(c, Some(b'?' | b'#'))) {
                     if is_double_dot(&buffer) {
                         url.shorten_path();
                         if !slashy {
-                            url.segments().push(String::new());
+                            url.push_segment(b"");
                         }
                     } else if is_single_dot(&buffer) {
                         if !slashy {
-                            url.segments().push(String::new());
+                            url.push_segment(b"");
                         }
                     } else {
-                        let is_file = url.scheme == "file";
-                        let segments = url.segments();
-                        if is_file && segments.is_empty() && is_windows_drive_letter(&buffer) {
+                        if url.scheme == "file" && url.path_is_empty_list() && is_windows_drive_letter(&buffer) {
                             buffer[1] = b':';
                         }
-                        segments.push(String::from_utf8(std::mem::take(&mut buffer)).unwrap_or_default());
+                        url.push_segment(&buffer);
                     }
                     buffer.clear();
                     match c {
@@ -609,12 +644,25 @@ pub(super) fn run(
                         }
                         _ => {}
                     }
-                } else if let Some(ch) = c {
-                    if path_set(ch) {
-                        buffer.extend_from_slice(&[b'%', HEX[(ch >> 4) as usize], HEX[(ch & 15) as usize]]);
-                    } else {
-                        buffer.push(ch);
+                } else if c.is_some() {
+                    // Take the run up to the next segment end.
+                    let start = p as usize;
+                    let end = input[start..]
+                        .iter()
+                        .position(|&b| {
+                            b == b'/'
+                                || (special && b == b'\\')
+                                || (state_override.is_none() && matches!(b, b'?' | b'#'))
+                        })
+                        .map_or(input.len(), |i| start + i);
+                    for &b in &input[start..end] {
+                        if PATH.contains(b) {
+                            buffer.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+                        } else {
+                            buffer.push(b);
+                        }
                     }
+                    p = end as isize - 1;
                 }
             }
             State::OpaquePath => {
@@ -644,7 +692,7 @@ pub(super) fn run(
                         while end < input.len() && !matches!(input[end], b'?' | b'#' | b' ') {
                             end += 1;
                         }
-                        push_encoded(path, &input[start..end], c0_control_set);
+                        push_encoded(path, &input[start..end], C0_CONTROL);
                         p = end as isize - 1;
                     }
                     None => {}
@@ -652,25 +700,32 @@ pub(super) fn run(
             }
             State::Query => {
                 if c.is_none() || (state_override.is_none() && c == Some(b'#')) {
-                    let set = if url.is_special() { special_query_set } else { query_set };
-                    push_encoded(url.query.get_or_insert_with(String::new), &buffer, set);
-                    buffer.clear();
+                    url.query.get_or_insert_with(String::new);
                     if c == Some(b'#') {
                         url.fragment = Some(String::new());
                         state = State::Fragment;
                     }
-                } else if let Some(ch) = c {
-                    buffer.push(ch);
+                } else {
+                    // Encode the whole query at once (the standard buffers it
+                    // and encodes it at its end; the result is the same).
+                    let start = p as usize;
+                    let end = if state_override.is_none() {
+                        input[start..]
+                            .iter()
+                            .position(|&b| b == b'#')
+                            .map_or(input.len(), |i| start + i)
+                    } else {
+                        input.len()
+                    };
+                    let set = if special { SPECIAL_QUERY } else { QUERY };
+                    push_encoded(url.query.get_or_insert_with(String::new), &input[start..end], set);
+                    p = end as isize - 1;
                 }
             }
             State::Fragment => {
                 if c.is_some() {
                     let start = p as usize;
-                    push_encoded(
-                        url.fragment.get_or_insert_with(String::new),
-                        &input[start..],
-                        fragment_set,
-                    );
+                    push_encoded(url.fragment.get_or_insert_with(String::new), &input[start..], FRAGMENT);
                     p = len - 1;
                 }
             }

@@ -13,8 +13,6 @@ async function collect(readable) {
 
 export default {
   async fetch() {
-    if (typeof TransformStream !== "function") return new Response("ok"); // streams family not loaded
-
     const ds = new TextDecoderStream();
     assertEquals(ds.encoding, "utf-8");
     const writer = ds.writable.getWriter();

@@ -87,8 +87,8 @@ export default {
       assertThrows(() => writer.desiredSize, TypeError);
     }
 
-    // abort(): the sink's abort gets the reason, queued writes reject, signal fires.
-    {
+    // abort(): the sink's abort gets the reason, the controller's signal fires.
+    if (typeof AbortSignal === "function") {
       let abortReason;
       let signal;
       const ws = new WritableStream({
