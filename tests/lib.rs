@@ -23,13 +23,16 @@ pub fn outpost_bin() -> PathBuf {
     BIN.get_or_init(|| {
         let release = !cfg!(debug_assertions);
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.current_dir(root()).args(["build", "--quiet", "-p", "outpost", "--bin", "outpost"]);
+        cmd.current_dir(root())
+            .args(["build", "--quiet", "-p", "outpost", "--bin", "outpost"]);
         if release {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build");
         assert!(status.success(), "building outpost failed");
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root().join("target"));
         target.join(if release { "release" } else { "debug" }).join("outpost")
     })
     .clone()
@@ -70,12 +73,22 @@ impl Outpost {
                 let _ = tx.send(line);
             }
         });
-        let mut me = Outpost { child, stdout: all, lines: rx, stderr: None, addr: "0.0.0.0:0".parse().unwrap() };
+        let mut me = Outpost {
+            child,
+            stdout: all,
+            lines: rx,
+            stderr: None,
+            addr: "0.0.0.0:0".parse().unwrap(),
+        };
         me.stderr = me.child.stderr.take();
         let line = me.wait_line(|l| l.starts_with("ready on http://"), Duration::from_secs(60));
         match line {
             Some(l) => {
-                me.addr = l.trim_start_matches("ready on http://").trim().parse().expect("address in ready line");
+                me.addr = l
+                    .trim_start_matches("ready on http://")
+                    .trim()
+                    .parse()
+                    .expect("address in ready line");
                 Ok(me)
             }
             None => {
@@ -105,7 +118,10 @@ impl Outpost {
 
     /// Sends `signal` (e.g. "INT") and waits for the exit status.
     pub fn signal_and_wait(&mut self, signal: &str, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -149,7 +165,10 @@ pub struct Response {
 impl Response {
     /// The first header named `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     /// The body as text.
     pub fn text(&self) -> String {
@@ -159,7 +178,14 @@ impl Response {
 
 /// One HTTP/1.1 request with `Connection: close`; reads the whole answer
 /// (chunked bodies are decoded).
-pub fn request(addr: SocketAddr, method: &str, host: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for (k, v) in headers {
         raw.push_str(&format!("{k}: {v}\r\n"));
@@ -195,7 +221,9 @@ pub fn parse_response(raw: &[u8]) -> Option<Response> {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let rest = &raw[split + 4..];
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
     let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
     Some(Response { status, headers, body })
 }

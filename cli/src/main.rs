@@ -37,9 +37,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -50,8 +48,18 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Dev { path, listen, no_watch, admin } => rt.block_on(outpost_node::dev::run(
-            outpost_node::dev::DevOptions { path, listen, watch: !no_watch, admin },
+        Command::Dev {
+            path,
+            listen,
+            no_watch,
+            admin,
+        } => rt.block_on(outpost_node::dev::run(
+            outpost_node::dev::DevOptions {
+                path,
+                listen,
+                watch: !no_watch,
+                admin,
+            },
             shutdown_signal(),
         )),
     };

@@ -25,7 +25,6 @@ pub struct RuntimeOptions {
     pub max_heap_bytes: usize,
 }
 
-
 /// Capacity of a streamed response's chunk channel before JS waits.
 const RESPONSE_CHUNKS_IN_FLIGHT: usize = 8;
 
@@ -60,7 +59,9 @@ pub(crate) struct State {
     pending: FuturesUnordered<LocalFuture<(u32, AsyncResult)>>,
     promises: HashMap<u32, v8::Global<v8::PromiseResolver>>,
     next_promise: u32,
-    body_streams: HashMap<u32, crate::host::BodyStream>,
+    /// Native body streams JS reads with `op_body_read`; reads of one
+    /// stream are served in order (the lock), even when several are pending.
+    body_streams: HashMap<u32, SharedStream>,
     unhandled: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
 }
 
@@ -90,6 +91,8 @@ impl State {
         promise
     }
 }
+
+type SharedStream = Rc<futures::lock::Mutex<crate::host::BodyStream>>;
 
 struct Hooks {
     dispatch: v8::Global<v8::Function>,
@@ -259,7 +262,7 @@ impl Runtime {
                     let mut st = self.state.borrow_mut();
                     st.next_promise = st.next_promise.wrapping_add(1);
                     let sid = st.next_promise;
-                    st.body_streams.insert(sid, stream);
+                    st.body_streams.insert(sid, Rc::new(futures::lock::Mutex::new(stream)));
                     v8::Integer::new_from_unsigned(scope, sid).into()
                 }
             };
@@ -399,6 +402,14 @@ impl Runtime {
         futures::future::poll_fn(|cx| self.poll_event_loop(cx)).await
     }
 
+    /// Whether the event loop has anything to run or wait for (open
+    /// requests, timers, pending host calls, V8 tasks): a host polls it
+    /// again only then.
+    pub fn has_work(&self) -> bool {
+        let st = self.state.borrow();
+        !st.responses.is_empty() || !st.timers.is_empty() || !st.pending.is_empty() || !st.unhandled.is_empty()
+    }
+
     /// Requests whose handler has not answered (or finished streaming) yet.
     pub fn open_requests(&self) -> usize {
         self.state.borrow().responses.len()
@@ -523,7 +534,7 @@ fn async_result_to_js<'s>(
                     let mut st = st.borrow_mut();
                     st.next_promise = st.next_promise.wrapping_add(1);
                     let sid = st.next_promise;
-                    st.body_streams.insert(sid, s);
+                    st.body_streams.insert(sid, Rc::new(futures::lock::Mutex::new(s)));
                     v8::Integer::new_from_unsigned(scope, sid).into()
                 }
             };
@@ -784,8 +795,10 @@ pub(crate) fn op_respond_error(
     respond_internal_error(&state, id);
 }
 
-/// `op_response_chunk(id, bytes)`: 1 accepted, 0 channel full (wait with
-/// `op_response_ready`), -1 the client is gone.
+/// `op_response_chunk(id, bytes)`: `1` when the chunk was queued, `-1`
+/// when the client is gone, or — when the channel is full — a promise that
+/// resolves `true` once this chunk has been queued (`false`: client gone).
+/// JS awaits it before the next chunk, so chunks stay in order.
 pub(crate) fn op_response_chunk(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
@@ -799,42 +812,23 @@ pub(crate) fn op_response_chunk(
     };
     let state = crate::ops::state(scope);
     let mut st = state.borrow_mut();
-    let code = match st.responses.get_mut(&id) {
+    let full = match st.responses.get_mut(&id) {
         Some(ResponseSlot::Streaming(tx)) => match tx.try_send(Ok(chunk)) {
-            Ok(()) => 1,
-            Err(e) if e.is_full() => 0,
-            Err(_) => -1,
+            Ok(()) => return rv.set_int32(1),
+            // A clone of the sender owns a slot of its own: wait for it,
+            // then send through it.
+            Err(e) if e.is_full() => Some((tx.clone(), e.into_inner())),
+            Err(_) => None,
         },
-        _ => -1,
-    };
-    if code == -1 {
-        st.responses.remove(&id);
-    }
-    rv.set_int32(code);
-}
-
-/// `op_response_ready(id)`: a promise of `true` once the chunk channel has
-/// room, `false` when the client is gone.
-pub(crate) fn op_response_ready(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    mut rv: v8::ReturnValue<v8::Value>,
-) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let state = crate::ops::state(scope);
-    let mut st = state.borrow_mut();
-    let tx = match st.responses.get(&id) {
-        Some(ResponseSlot::Streaming(tx)) => Some(tx.clone()),
         _ => None,
     };
+    let Some((mut tx, item)) = full else {
+        st.responses.remove(&id);
+        return rv.set_int32(-1);
+    };
     let promise = st.spawn(scope, async move {
-        match tx {
-            Some(mut tx) => {
-                let ok = futures::future::poll_fn(|cx| tx.poll_ready(cx)).await.is_ok();
-                AsyncResult::ResponseReady(ok)
-            }
-            None => AsyncResult::ResponseReady(false),
-        }
+        use futures::SinkExt;
+        AsyncResult::ResponseReady(tx.send(item).await.is_ok())
     });
     rv.set(promise.into());
 }
@@ -867,21 +861,20 @@ pub(crate) fn op_body_read(
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
     let state = crate::ops::state(scope);
     let mut st = state.borrow_mut();
-    let stream = st.body_streams.remove(&id);
-    let state_for_put = state.clone();
+    let stream = st.body_streams.get(&id).cloned();
+    let owner = state.clone();
     let promise = st.spawn(scope, async move {
-        let Some(mut stream) = stream else {
+        let Some(stream) = stream else {
             return AsyncResult::Chunk(Ok(None));
         };
-        let next = stream.next().await;
+        let next = stream.lock().await.next().await;
         let result = match next {
-            Some(Ok(bytes)) => {
-                state_for_put.borrow_mut().body_streams.insert(id, stream);
-                Ok(Some(bytes))
-            }
+            Some(Ok(bytes)) => return AsyncResult::Chunk(Ok(Some(bytes))),
             Some(Err(e)) => Err(e),
             None => Ok(None),
         };
+        // Ended: forget it (the pending-op set is not borrowed while polled).
+        owner.borrow_mut().body_streams.remove(&id);
         AsyncResult::Chunk(result)
     });
     rv.set(promise.into());

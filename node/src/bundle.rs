@@ -60,21 +60,30 @@ pub enum BundleError {
 }
 
 fn read(path: &Path) -> Result<String, BundleError> {
-    let meta = std::fs::metadata(path).map_err(|source| BundleError::Io { path: path.display().to_string(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| BundleError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     if meta.len() > MAX_MODULE_BYTES {
         return Err(BundleError::TooLarge {
             path: path.display().to_string(),
             what: format!("file is {} bytes; the limit is {MAX_MODULE_BYTES}", meta.len()),
         });
     }
-    std::fs::read_to_string(path).map_err(|source| BundleError::Io { path: path.display().to_string(), source })
+    std::fs::read_to_string(path).map_err(|source| BundleError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Loads `path` (file or folder) into a [`LoadedBundle`].
 pub fn load_path(path: &Path) -> Result<LoadedBundle, BundleError> {
     let display = path.display().to_string();
     if path.is_file() {
-        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if file_name.ends_with(".ts") {
             return Err(BundleError::TypeScript(display));
         }
@@ -82,15 +91,28 @@ pub fn load_path(path: &Path) -> Result<LoadedBundle, BundleError> {
             return Err(BundleError::NotABundle(display));
         }
         // Sibling modules may be imported relatively: include the folder's JS/JSON.
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let mut modules = BTreeMap::new();
         // Siblings are optional extras here: unreadable or oversized ones
         // are skipped, and the scan stays shallow.
         let _ = collect(dir, dir, &mut modules, 12);
-        modules.insert(file_name.clone(), ModuleSource { kind: ModuleKind::JavaScript, code: read(path)? });
+        modules.insert(
+            file_name.clone(),
+            ModuleSource {
+                kind: ModuleKind::JavaScript,
+                code: read(path)?,
+            },
+        );
         let name = file_name.trim_end_matches(".mjs").trim_end_matches(".js").to_string();
         return Ok(LoadedBundle {
-            bundle: Bundle { modules, main: file_name, ..Default::default() },
+            bundle: Bundle {
+                modules,
+                main: file_name,
+                ..Default::default()
+            },
             manifest: Manifest::default(),
             name,
             watch: vec![dir.to_path_buf()],
@@ -133,7 +155,12 @@ pub fn load_path(path: &Path) -> Result<LoadedBundle, BundleError> {
     });
     let vars = manifest.vars_json();
     Ok(LoadedBundle {
-        bundle: Bundle { modules, main, vars, secrets: BTreeMap::new() },
+        bundle: Bundle {
+            modules,
+            main,
+            vars,
+            secrets: BTreeMap::new(),
+        },
         manifest,
         name,
         watch: vec![path.to_path_buf()],
@@ -146,7 +173,10 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<String, ModuleSource>, de
     if depth > 16 {
         return Ok(());
     }
-    let entries = std::fs::read_dir(dir).map_err(|source| BundleError::Io { path: dir.display().to_string(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| BundleError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
     let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -171,8 +201,18 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<String, ModuleSource>, de
                     what: format!("more than {MAX_FILES} module files"),
                 });
             }
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-            out.insert(rel, ModuleSource { kind, code: read(&path)? });
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.insert(
+                rel,
+                ModuleSource {
+                    kind,
+                    code: read(&path)?,
+                },
+            );
         }
     }
     Ok(())

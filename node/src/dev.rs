@@ -62,7 +62,21 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
         router: router.clone(),
         limits: Limits::default(),
     });
-    let server = tokio::spawn(h1::serve(listener, service, shutdown_rx.clone()));
+    // Accept on the isolate threads themselves: a request accepted there is
+    // handed to the isolate with no thread hop.
+    let std_listener = listener.into_std()?;
+    let shutdown_for_accept = shutdown_rx.clone();
+    let accept_loops = handle.spawn_on_each(move |_| {
+        let listener = std_listener.try_clone().and_then(tokio::net::TcpListener::from_std);
+        let service = service.clone();
+        let shutdown = shutdown_for_accept.clone();
+        async move {
+            match listener {
+                Ok(l) => h1::serve(l, service, shutdown).await,
+                Err(e) => tracing::error!(error = %e, "cannot accept on an isolate thread"),
+            }
+        }
+    });
     if let Some(admin_addr) = opts.admin {
         let admin = tokio::net::TcpListener::bind(admin_addr)
             .await
@@ -72,7 +86,6 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
         ready.set(true);
         tokio::spawn(crate::admin::serve(admin, ready, shutdown_rx));
     }
-    println!("ready on http://{addr}");
 
     // File watching: debounce bursts of events, then reload.
     let (change_tx, mut change_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -103,24 +116,21 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
         None
     };
 
+    // Ready only once edits are being watched, so none is missed.
+    println!("ready on http://{addr}");
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => break,
             Some(()) = change_rx.recv() => {
                 // Let a burst of writes settle.
-                loop {
-                    match tokio::time::timeout(Duration::from_millis(50), change_rx.recv()).await {
-                        Ok(Some(())) => continue,
-                        _ => break,
-                    }
-                }
+                while let Ok(Some(())) = tokio::time::timeout(Duration::from_millis(50), change_rx.recv()).await {}
                 reload(&opts.path, &name, &handle).await;
             }
         }
     }
     let _ = shutdown_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(accept_loops)).await;
     drop(handle);
     router.set_fallback(None);
     drop(router);

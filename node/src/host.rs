@@ -26,7 +26,10 @@ pub struct NodeHost {
 impl NodeHost {
     /// A host for `deployment` logging to `sink`.
     pub fn new(deployment: &str, sink: LogSink) -> Self {
-        NodeHost { deployment: deployment.into(), sink }
+        NodeHost {
+            deployment: deployment.into(),
+            sink,
+        }
     }
 }
 
@@ -57,13 +60,23 @@ impl Host for NodeHost {
 
 /// Outbound HTTP/1.1 over plain TCP (`http:` URLs).
 async fn outbound_fetch(request: HttpRequest) -> Result<HttpResponse, FetchError> {
-    let uri: http::Uri = request.url.parse().map_err(|e| FetchError(format!("invalid URL {}: {e}", request.url)))?;
+    let uri: http::Uri = request
+        .url
+        .parse()
+        .map_err(|e| FetchError(format!("invalid URL {}: {e}", request.url)))?;
     match uri.scheme_str() {
         Some("http") => {}
-        Some(other) => return Err(FetchError(format!("fetch: the {other}: scheme is not supported by this node yet"))),
+        Some(other) => {
+            return Err(FetchError(format!(
+                "fetch: the {other}: scheme is not supported by this node yet"
+            )));
+        }
         None => return Err(FetchError("fetch: URL has no scheme".into())),
     }
-    let host = uri.host().ok_or_else(|| FetchError("fetch: URL has no host".into()))?.to_string();
+    let host = uri
+        .host()
+        .ok_or_else(|| FetchError("fetch: URL has no host".into()))?
+        .to_string();
     let port = uri.port_u16().unwrap_or(80);
     let stream = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
@@ -90,13 +103,23 @@ async fn outbound_fetch(request: HttpRequest) -> Result<HttpResponse, FetchError
         Body::Full(b) => b,
         _ => Bytes::new(),
     };
-    let req = builder.body(Full::new(body)).map_err(|e| FetchError(format!("fetch: {e}")))?;
-    let resp = sender.send_request(req).await.map_err(|e| FetchError(format!("fetch {}: {e}", request.url)))?;
+    let req = builder
+        .body(Full::new(body))
+        .map_err(|e| FetchError(format!("fetch: {e}")))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| FetchError(format!("fetch {}: {e}", request.url)))?;
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let bytes = resp
         .into_body()
@@ -104,5 +127,9 @@ async fn outbound_fetch(request: HttpRequest) -> Result<HttpResponse, FetchError
         .await
         .map_err(|e| FetchError(format!("fetch {}: {e}", request.url)))?
         .to_bytes();
-    Ok(HttpResponse { status, headers, body: Body::Full(bytes) })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: Body::Full(bytes),
+    })
 }

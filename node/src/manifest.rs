@@ -102,7 +102,10 @@ impl Manifest {
         if strict {
             // In outpost.toml a key Outpost does not know is a typo, not a wish.
             if let Some(key) = m.other.keys().next() {
-                return Err(ManifestError::UnknownKey { file: file.to_string(), key: key.clone() });
+                return Err(ManifestError::UnknownKey {
+                    file: file.to_string(),
+                    key: key.clone(),
+                });
             }
         }
         Ok(m)
@@ -110,7 +113,11 @@ impl Manifest {
 
     /// Every route pattern (`route` and `routes`).
     pub fn route_patterns(&self) -> Vec<String> {
-        self.route.iter().chain(self.routes.iter()).map(|r| r.pattern().to_string()).collect()
+        self.route
+            .iter()
+            .chain(self.routes.iter())
+            .map(|r| r.pattern().to_string())
+            .collect()
     }
 
     /// The vars as JSON values for `env`.

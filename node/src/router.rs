@@ -115,7 +115,7 @@ impl Router {
             for r in routes {
                 t.routes.push((r.clone(), target.clone()));
             }
-            t.routes.sort_by(|a, b| b.0.path.len().cmp(&a.0.path.len()));
+            t.routes.sort_by_key(|r| std::cmp::Reverse(r.0.path.len()));
         });
     }
 
@@ -147,10 +147,10 @@ impl Router {
                 return Some(target.clone());
             }
         }
-        if let Some(label) = host.strip_suffix(&self.zone).and_then(|h| h.strip_suffix('.')) {
-            if let Some(t) = table.names.get(label) {
-                return Some(t.clone());
-            }
+        if let Some(label) = host.strip_suffix(&self.zone).and_then(|h| h.strip_suffix('.'))
+            && let Some(t) = table.names.get(label)
+        {
+            return Some(t.clone());
         }
         table.fallback.clone()
     }

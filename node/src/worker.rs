@@ -8,6 +8,7 @@
 //! on demand. A full job queue, or a deployment over its in-flight cap,
 //! answers `503` with `Retry-After` instead of queueing without bound.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,6 +44,57 @@ enum Job {
     Prewarm { slot: Arc<Slot> },
     /// Drop a deployment's isolate once its requests are done.
     Unload { key: Arc<str> },
+    /// Run a task on this thread (accept loops: connections accepted here
+    /// dispatch to this thread's isolates without a thread hop).
+    Spawn(SpawnFn),
+}
+
+/// Makes a task to run on an isolate thread.
+type SpawnFn = Box<dyn FnOnce() -> futures::future::LocalBoxFuture<'static, ()> + Send>;
+
+/// The worker a thread runs, for dispatching without a thread hop.
+struct Local {
+    /// Which pool (compared, never dereferenced).
+    pool: *const Pool,
+    index: usize,
+    worker: Rc<RefCell<Worker>>,
+    /// Wakes the worker's loop so it polls isolates that got new work.
+    waker: Rc<RefCell<Option<std::task::Waker>>>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+/// The thread for a request: the one it arrived on when the deployment is
+/// there and not busy; else the least busy of the deployment's threads;
+/// when all of those are busy, one more thread (preferably `here`).
+fn pick_thread(slot: &Slot, here: Option<usize>, pool_threads: usize) -> usize {
+    let mut threads = slot.threads.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(h) = here
+        && threads.contains(&h)
+        && slot.inflight[h].load(Ordering::Relaxed) < SPREAD_AT
+    {
+        return h;
+    }
+    let (best, load) = threads
+        .iter()
+        .map(|&t| (t, slot.inflight[t].load(Ordering::Relaxed)))
+        .min_by_key(|&(_, n)| n)
+        .expect("a deployment is on at least one thread");
+    if load >= SPREAD_AT && threads.len() < pool_threads {
+        let next = here
+            .filter(|h| !threads.contains(h))
+            .or_else(|| {
+                (0..pool_threads)
+                    .map(|i| (threads[0] + i) % pool_threads)
+                    .find(|t| !threads.contains(t))
+            })
+            .expect("a free thread");
+        threads.push(next);
+        return next;
+    }
+    best
 }
 
 /// A deployment as the pool knows it.
@@ -217,9 +269,10 @@ impl WorkerHandle {
             let _ = self.pool.threads[t].try_send(Job::Prewarm { slot });
         }
     }
-
-    /// Hands `request` to an isolate of `deployment`: the least busy thread
-    /// it is on, spreading to another thread when all of those are busy.
+    /// Hands `request` to an isolate of `deployment`. A request accepted on
+    /// an isolate thread the deployment runs on stays there (no thread hop);
+    /// otherwise it goes to the least busy thread the deployment is on,
+    /// spreading to one more thread when all of those are busy.
     pub fn dispatch(
         &self,
         deployment: &str,
@@ -229,36 +282,60 @@ impl WorkerHandle {
         if slot.total_inflight() >= self.pool.limits.inflight_per_deployment {
             return Err(DispatchError::Busy);
         }
-        let thread = {
-            let mut threads = slot.threads.lock().unwrap_or_else(|e| e.into_inner());
-            let (best, load) = threads
-                .iter()
-                .map(|&t| (t, slot.inflight[t].load(Ordering::Relaxed)))
-                .min_by_key(|&(_, n)| n)
-                .expect("a deployment is on at least one thread");
-            if load >= SPREAD_AT && threads.len() < self.pool.threads.len() {
-                let n = self.pool.threads.len();
-                let next = (0..n)
-                    .map(|i| (threads[0] + i) % n)
-                    .find(|t| !threads.contains(t))
-                    .expect("a free thread");
-                threads.push(next);
-                next
-            } else {
-                best
-            }
-        };
+        let here = LOCAL.with(|l| {
+            l.borrow()
+                .as_ref()
+                .filter(|l| std::ptr::eq(l.pool, Arc::as_ptr(&self.pool)))
+                .map(|l| l.index)
+        });
+        let thread = pick_thread(&slot, here, self.pool.threads.len());
         slot.inflight[thread].fetch_add(1, Ordering::Relaxed);
         let guard = InflightGuard {
             slot: slot.clone(),
             thread,
         };
         let (reply, rx) = oneshot::channel();
+        if here == Some(thread) {
+            LOCAL.with(|l| {
+                let l = l.borrow();
+                let l = l.as_ref().expect("checked above");
+                let has_work = l.worker.borrow_mut().request(&slot, request, reply);
+                if has_work && let Some(w) = l.waker.borrow().as_ref() {
+                    w.wake_by_ref();
+                }
+            });
+            return Ok((rx, guard));
+        }
         match self.pool.threads[thread].try_send(Job::Request { slot, request, reply }) {
             Ok(()) => Ok((rx, guard)),
             Err(mpsc::error::TrySendError::Full(_)) => Err(DispatchError::Busy),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(DispatchError::Gone),
         }
+    }
+
+    /// Runs a task made by `make` on every isolate thread (accept loops).
+    /// Returns a receiver per thread that completes when its task ends.
+    pub fn spawn_on_each<F, Fut>(&self, make: F) -> Vec<oneshot::Receiver<()>>
+    where
+        F: Fn(usize) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        let make = Arc::new(make);
+        let mut done = Vec::new();
+        for (i, tx) in self.pool.threads.iter().enumerate() {
+            let (finished, rx) = oneshot::channel();
+            let make = make.clone();
+            let task: SpawnFn = Box::new(move || {
+                Box::pin(async move {
+                    make(i).await;
+                    let _ = finished.send(());
+                })
+            });
+            if tx.try_send(Job::Spawn(task)).is_ok() {
+                done.push(rx);
+            }
+        }
+        done
     }
 
     /// Number of worker threads.
@@ -280,11 +357,19 @@ pub fn spawn_pool(
     config: WorkerConfig,
     limits: PoolLimits,
 ) -> std::io::Result<(WorkerHandle, Vec<std::thread::JoinHandle<()>>)> {
-    let mut senders = Vec::new();
+    let n = threads.max(1);
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::channel(limits.queue_per_thread.max(1))).unzip();
+    let pool = Arc::new(Pool {
+        threads: senders,
+        deployments: RwLock::default(),
+        limits,
+        next_home: AtomicUsize::new(0),
+    });
     let mut joins = Vec::new();
-    for i in 0..threads.max(1) {
-        let (tx, rx) = mpsc::channel(limits.queue_per_thread.max(1));
+    for (i, rx) in receivers.into_iter().enumerate() {
         let config = config.clone();
+        // Identifies the pool on its threads; compared, never dereferenced.
+        let pool_id = Arc::as_ptr(&pool) as usize;
         let join = std::thread::Builder::new()
             .name(format!("outpost-isolate-{i}"))
             .stack_size(8 << 20)
@@ -294,18 +379,11 @@ pub fn spawn_pool(
                     .build()
                     .expect("worker tokio runtime");
                 let local = tokio::task::LocalSet::new();
-                local.block_on(&rt, Worker::new(config).run(rx));
+                local.block_on(&rt, run(Worker::new(config), pool_id as *const Pool, i, rx));
             })?;
-        senders.push(tx);
         joins.push(join);
     }
-    let pool = Pool {
-        threads: senders,
-        deployments: RwLock::default(),
-        limits,
-        next_home: AtomicUsize::new(0),
-    };
-    Ok((WorkerHandle { pool: Arc::new(pool) }, joins))
+    Ok((WorkerHandle { pool }, joins))
 }
 
 /// Starts a pool with one isolate thread.
@@ -352,14 +430,28 @@ impl Worker {
         self.live.get_mut(&slot.key)
     }
 
+    /// Dispatches a request; whether the isolate now has work for the loop.
+    fn request(&mut self, slot: &Slot, request: HttpRequest, reply: oneshot::Sender<HttpResponse>) -> bool {
+        match self.runtime_for(slot) {
+            Some(rt) => {
+                rt.dispatch(request, reply);
+                rt.has_work()
+            }
+            None => {
+                let _ = reply.send(HttpResponse::text(500, "Internal Server Error\n"));
+                false
+            }
+        }
+    }
+
     fn handle(&mut self, job: Job) {
         match job {
-            Job::Request { slot, request, reply } => match self.runtime_for(&slot) {
-                Some(rt) => rt.dispatch(request, reply),
-                None => {
-                    let _ = reply.send(HttpResponse::text(500, "Internal Server Error\n"));
-                }
-            },
+            Job::Request { slot, request, reply } => {
+                self.request(&slot, request, reply);
+            }
+            Job::Spawn(make) => {
+                tokio::task::spawn_local(make());
+            }
             Job::Prewarm { slot } => {
                 let _ = self.runtime_for(&slot);
             }
@@ -381,28 +473,49 @@ impl Worker {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        std::future::poll_fn(|cx| {
-            loop {
-                match rx.poll_recv(cx) {
-                    Poll::Ready(Some(job)) => self.handle(job),
-                    Poll::Ready(None) => return Poll::Ready(()),
-                    Poll::Pending => break,
-                }
-            }
-            for rt in self.live.values_mut() {
-                let _ = rt.poll_event_loop(cx);
-            }
-            // A replaced isolate goes once its requests have answered in full
-            // (or nothing is left for it to do).
-            self.retiring.retain_mut(|rt| {
-                let idle = rt.poll_event_loop(cx).is_ready();
-                !idle && rt.open_requests() > 0
-            });
-            Poll::Pending
-        })
-        .await
+    fn poll_isolates(&mut self, cx: &mut std::task::Context<'_>) {
+        for rt in self.live.values_mut() {
+            let _ = rt.poll_event_loop(cx);
+        }
+        // A replaced isolate goes once its requests have answered in full
+        // (or nothing is left for it to do).
+        self.retiring.retain_mut(|rt| {
+            let idle = rt.poll_event_loop(cx).is_ready();
+            !idle && rt.open_requests() > 0
+        });
     }
+}
+
+/// A worker thread's loop: jobs from other threads, and the event loops of
+/// its isolates (which requests dispatched on this thread also feed).
+async fn run(worker: Worker, pool: *const Pool, index: usize, mut rx: mpsc::Receiver<Job>) {
+    let worker = Rc::new(RefCell::new(worker));
+    let waker: Rc<RefCell<Option<std::task::Waker>>> = Rc::default();
+    LOCAL.with(|l| {
+        *l.borrow_mut() = Some(Local {
+            pool,
+            index,
+            worker: worker.clone(),
+            waker: waker.clone(),
+        })
+    });
+    std::future::poll_fn(|cx| {
+        if waker.borrow().as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
+            *waker.borrow_mut() = Some(cx.waker().clone());
+        }
+        loop {
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(job)) => worker.borrow_mut().handle(job),
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => break,
+            }
+        }
+        worker.borrow_mut().poll_isolates(cx);
+        Poll::Pending
+    })
+    .await;
+    // The isolates are dropped here, on their own thread.
+    LOCAL.with(|l| l.borrow_mut().take());
 }
 
 #[cfg(test)]

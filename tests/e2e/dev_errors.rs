@@ -9,9 +9,17 @@ use outpost_tests::{Outpost, TempDir, outpost_bin};
 fn a_syntax_error_is_refused_with_file_line_col() {
     let dir = TempDir::new("syntax");
     dir.write("outpost.toml", "name = \"broken\"\nmain = \"index.js\"\n");
-    dir.write("index.js", "import { x } from \"./lib.js\";\nexport default { fetch() { return new Response(x); } };\n");
+    dir.write(
+        "index.js",
+        "import { x } from \"./lib.js\";\nexport default { fetch() { return new Response(x); } };\n",
+    );
     dir.write("lib.js", "export const x = 1;\nexport const y = ;\n");
-    let out = Command::new(outpost_bin()).arg("dev").arg(&dir.0).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    let out = Command::new(outpost_bin())
+        .arg("dev")
+        .arg(&dir.0)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("lib.js:2:18"), "{stderr}");
@@ -21,11 +29,22 @@ fn a_syntax_error_is_refused_with_file_line_col() {
 #[test]
 fn an_unresolvable_import_is_refused_with_its_location() {
     let dir = TempDir::new("import");
-    let f = dir.write("index.js", "\n  import x from \"./missing.js\";\nexport default { fetch() { return new Response(x); } };\n");
-    let out = Command::new(outpost_bin()).arg("dev").arg(&f).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    let f = dir.write(
+        "index.js",
+        "\n  import x from \"./missing.js\";\nexport default { fetch() { return new Response(x); } };\n",
+    );
+    let out = Command::new(outpost_bin())
+        .arg("dev")
+        .arg(&f)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("index.js:2:") && stderr.contains("./missing.js"), "{stderr}");
+    assert!(
+        stderr.contains("index.js:2:") && stderr.contains("./missing.js"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -33,7 +52,12 @@ fn outpost_toml_typos_are_errors() {
     let dir = TempDir::new("typo");
     dir.write("outpost.toml", "name = \"t\"\nmian = \"index.js\"\n");
     dir.write("index.js", "export default { fetch() { return new Response('x'); } };");
-    let out = Command::new(outpost_bin()).arg("dev").arg(&dir.0).args(["--listen", "127.0.0.1:0"]).output().unwrap();
+    let out = Command::new(outpost_bin())
+        .arg("dev")
+        .arg(&dir.0)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key 'mian'"));
 }
@@ -56,14 +80,24 @@ fn exceptions_answer_500_without_leaking_the_stack() {
     for path in ["/throw", "/reject", "/notresponse", "/used"] {
         let r = op.get("localhost", path);
         assert_eq!(r.status, 500, "{path}");
-        assert!(!r.text().contains("secret"), "{path}: body must not carry the error: {}", r.text());
+        assert!(
+            !r.text().contains("secret"),
+            "{path}: body must not carry the error: {}",
+            r.text()
+        );
     }
     // The isolate survives its handler's exceptions.
     assert_eq!(op.get("localhost", "/").text(), "fine");
     op.signal_and_wait("TERM", Duration::from_secs(20));
     let log = op.stderr_text();
-    assert!(log.contains("Error: secret detail") && log.contains("index.js:3:"), "stack goes to the log: {log}");
+    assert!(
+        log.contains("Error: secret detail") && log.contains("index.js:3:"),
+        "stack goes to the log: {log}"
+    );
     assert!(log.contains("RangeError: async secret"), "{log}");
     assert!(log.contains("not a Response"), "{log}");
-    assert!(log.contains("TypeError") && log.contains("used"), "a used body is reported: {log}");
+    assert!(
+        log.contains("TypeError") && log.contains("used"),
+        "a used body is reported: {log}"
+    );
 }

@@ -15,13 +15,20 @@ fn serves_a_single_file_and_prints_console_log() {
     let r = op.get("localhost", "/path");
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "hi GET");
-    assert!(op.wait_line(|l| l.contains("got /path"), Duration::from_secs(10)).is_some(), "console.log reaches stdout");
+    assert!(
+        op.wait_line(|l| l.contains("got /path"), Duration::from_secs(10))
+            .is_some(),
+        "console.log reaches stdout"
+    );
 }
 
 #[test]
 fn service_worker_syntax_and_env_vars_from_wrangler_toml() {
     let dir = TempDir::new("sw");
-    dir.write("wrangler.toml", "name = \"sw\"\nmain = \"sw.js\"\n[vars]\nGREETING = \"hey\"\n");
+    dir.write(
+        "wrangler.toml",
+        "name = \"sw\"\nmain = \"sw.js\"\n[vars]\nGREETING = \"hey\"\n",
+    );
     dir.write(
         "sw.js",
         r#"addEventListener("fetch", (event) => { event.respondWith(new Response("sw " + typeof GREETING)); });"#,
@@ -31,8 +38,14 @@ fn service_worker_syntax_and_env_vars_from_wrangler_toml() {
     assert_eq!((r.status, r.text().as_str()), (200, "sw undefined"));
 
     let dir2 = TempDir::new("vars");
-    dir2.write("wrangler.toml", "name = \"vars\"\nmain = \"index.js\"\n[vars]\nGREETING = \"hey\"\nN = 3\n");
-    dir2.write("index.js", "export default { fetch(r, env) { return Response.json(env); } };");
+    dir2.write(
+        "wrangler.toml",
+        "name = \"vars\"\nmain = \"index.js\"\n[vars]\nGREETING = \"hey\"\nN = 3\n",
+    );
+    dir2.write(
+        "index.js",
+        "export default { fetch(r, env) { return Response.json(env); } };",
+    );
     let op2 = Outpost::dev(&dir2.0, &[]);
     let r = op2.get("localhost", "/");
     assert_eq!(r.text(), r#"{"GREETING":"hey","N":3}"#);
@@ -51,7 +64,14 @@ fn posts_bodies_and_streams_responses() {
         } };"#,
     );
     let op = Outpost::dev(&file, &[]);
-    let r = request(op.addr, "POST", "localhost", "/", &[("content-type", "text/plain")], b"hello body");
+    let r = request(
+        op.addr,
+        "POST",
+        "localhost",
+        "/",
+        &[("content-type", "text/plain")],
+        b"hello body",
+    );
     assert_eq!((r.status, r.text().as_str()), (201, "HELLO BODY"));
     let r = op.get("localhost", "/");
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
@@ -62,16 +82,29 @@ fn posts_bodies_and_streams_responses() {
 fn reloads_when_a_file_changes_and_keeps_serving_on_a_broken_edit() {
     let dir = TempDir::new("reload");
     dir.write("outpost.toml", "name = \"reload\"\nmain = \"index.js\"\n");
-    dir.write("index.js", r#"export default { fetch() { return new Response("v1"); } };"#);
+    dir.write(
+        "index.js",
+        r#"export default { fetch() { return new Response("v1"); } };"#,
+    );
     let mut op = Outpost::dev(&dir.0, &[]);
     assert_eq!(op.get("localhost", "/").text(), "v1");
 
-    dir.write("index.js", r#"export default { fetch() { return new Response("v2"); } };"#);
-    assert!(op.wait_line(|l| l.starts_with("reloaded"), Duration::from_secs(20)).is_some(), "reload announced");
+    dir.write(
+        "index.js",
+        r#"export default { fetch() { return new Response("v2"); } };"#,
+    );
+    assert!(
+        op.wait_line(|l| l.starts_with("reloaded"), Duration::from_secs(20))
+            .is_some(),
+        "reload announced"
+    );
     assert_eq!(op.get("localhost", "/").text(), "v2");
 
     // A syntax error: the old version keeps serving, the error names the spot.
-    dir.write("index.js", "export default { fetch() { return new Response(\"v3\") } ;\n");
+    dir.write(
+        "index.js",
+        "export default { fetch() { return new Response(\"v3\") } ;\n",
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut stderr_seen = false;
     while std::time::Instant::now() < deadline {
@@ -82,13 +115,24 @@ fn reloads_when_a_file_changes_and_keeps_serving_on_a_broken_edit() {
         }
     }
     assert!(stderr_seen, "previous version still serves after a broken edit");
-    dir.write("index.js", r#"export default { fetch() { return new Response("v4"); } };"#);
-    assert!(op.wait_line(|l| l.starts_with("reloaded"), Duration::from_secs(20)).is_some());
+    dir.write(
+        "index.js",
+        r#"export default { fetch() { return new Response("v4"); } };"#,
+    );
+    assert!(
+        op.wait_line(|l| l.starts_with("reloaded"), Duration::from_secs(20))
+            .is_some()
+    );
     assert_eq!(op.get("localhost", "/").text(), "v4");
-    let status = op.signal_and_wait("INT", Duration::from_secs(20)).expect("exits on SIGINT");
+    let status = op
+        .signal_and_wait("INT", Duration::from_secs(20))
+        .expect("exits on SIGINT");
     assert!(status.success(), "clean exit on Ctrl-C: {status:?}");
     let stderr = op.stderr_text();
-    assert!(stderr.contains("index.js:1:"), "reload error names file:line:col: {stderr}");
+    assert!(
+        stderr.contains("index.js:1:"),
+        "reload error names file:line:col: {stderr}"
+    );
 }
 
 #[test]
@@ -98,7 +142,10 @@ fn malformed_requests_get_400() {
     let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     let out = send_raw(op.addr, b"GET / HTTP/1.1\r\n\r\n");
-    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 400"), "missing Host is a 400");
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 400"),
+        "missing Host is a 400"
+    );
 }
 
 #[test]
@@ -116,7 +163,14 @@ fn admin_endpoints_and_graceful_drain_on_sigterm() {
         } };"#,
     );
     let mut op = Outpost::dev(&file, &["--admin", "127.0.0.1:0"]);
-    let admin_line = op.stdout.lock().unwrap().iter().find(|l| l.starts_with("admin on http://")).cloned().expect("admin line");
+    let admin_line = op
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.starts_with("admin on http://"))
+        .cloned()
+        .expect("admin line");
     let admin: std::net::SocketAddr = admin_line.trim_start_matches("admin on http://").parse().unwrap();
     assert_eq!(op.get("localhost", "/").text(), "fast");
     assert_eq!(request(admin, "GET", "localhost", "/healthz", &[], b"").status, 200);
@@ -126,16 +180,33 @@ fn admin_endpoints_and_graceful_drain_on_sigterm() {
 
     let addr = op.addr;
     let slow = std::thread::spawn(move || request(addr, "GET", "localhost", "/slow", &[], b""));
-    assert!(op.wait_line(|l| l.contains("slow request started"), Duration::from_secs(10)).is_some());
-    let status = op.signal_and_wait("TERM", Duration::from_secs(20)).expect("exits after draining");
+    assert!(
+        op.wait_line(|l| l.contains("slow request started"), Duration::from_secs(10))
+            .is_some()
+    );
+    let status = op
+        .signal_and_wait("TERM", Duration::from_secs(20))
+        .expect("exits after draining");
     assert!(status.success(), "{status:?}");
     let r = slow.join().unwrap();
-    assert_eq!((r.status, r.text().as_str()), (200, "finished"), "the in-flight request completed");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "finished"),
+        "the in-flight request completed"
+    );
 }
 
 fn vm_hwm_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -164,7 +235,8 @@ fn large_bodies_stream_through_without_buffering() {
     conn.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut writer = conn.try_clone().unwrap();
     let sender = std::thread::spawn(move || {
-        let head = format!("POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {TOTAL}\r\n\r\n");
+        let head =
+            format!("POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {TOTAL}\r\n\r\n");
         writer.write_all(head.as_bytes()).unwrap();
         let chunk: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
         for _ in 0..TOTAL / chunk.len() {
@@ -191,7 +263,16 @@ fn large_bodies_stream_through_without_buffering() {
     let resp = outpost_tests::parse_response(&raw).expect("response");
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body.len(), TOTAL);
-    assert!(resp.body.iter().enumerate().take(1 << 20).all(|(i, b)| *b == ((i % 65536) % 251) as u8));
+    assert!(
+        resp.body
+            .iter()
+            .enumerate()
+            .take(1 << 20)
+            .all(|(i, b)| *b == ((i % 65536) % 251) as u8)
+    );
     let grew_mb = (vm_hwm_kb(op.child.id()).saturating_sub(before)) / 1024;
-    assert!(grew_mb < 150, "96 MiB streamed through, peak RSS grew by {grew_mb} MiB: the body was buffered");
+    assert!(
+        grew_mb < 150,
+        "96 MiB streamed through, peak RSS grew by {grew_mb} MiB: the body was buffered"
+    );
 }

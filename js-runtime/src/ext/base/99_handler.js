@@ -176,9 +176,7 @@ async function pump(id, stream) {
         throw new TypeError("a response body stream must produce Uint8Array chunks");
       }
       let code = ops.op_response_chunk(id, value);
-      while (code === 0) {
-        code = (await ops.op_response_ready(id)) ? ops.op_response_chunk(id, value) : -1;
-      }
+      if (typeof code === "object") code = (await code) ? 1 : -1;
       if (code === -1) {
         const reason = new DOMException("The client disconnected", "AbortError");
         reader.cancel(reason).catch(() => {});

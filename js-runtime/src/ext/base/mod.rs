@@ -5,7 +5,7 @@
 use crate::ops::{OpDecl, op};
 use crate::runtime::{
     op_body_cancel, op_body_read, op_fetch, op_log, op_now, op_respond, op_respond_error, op_response_chunk,
-    op_response_end, op_response_ready, op_time_origin, op_timer_cancel, op_timer_start,
+    op_response_end, op_time_origin, op_timer_cancel, op_timer_start,
 };
 
 /// Glue evaluated before every other family.
@@ -29,7 +29,6 @@ pub(crate) fn ops() -> Vec<OpDecl> {
         op!(op_respond),
         op!(op_respond_error),
         op!(op_response_chunk),
-        op!(op_response_ready),
         op!(op_response_end),
         op!(op_body_read),
         op!(op_body_cancel),

@@ -1,0 +1,378 @@
+//! Per-connection bookkeeping shared by every protocol: requests in flight,
+//! the header-read, idle and request-count limits, and the response body
+//! wrapper that tells when a request is really over (its last byte sent).
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::ResponseBody;
+
+/// The HTTP version a connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 (or 1.0).
+    H1,
+    /// HTTP/2, over TLS (ALPN `h2`) or cleartext with prior knowledge.
+    H2,
+    /// HTTP/3 over QUIC.
+    H3,
+}
+
+/// Counters of one listener (or several: they may share one).
+#[derive(Debug, Default)]
+pub struct IngressStats {
+    /// Connections accepted (TCP after the handshake, QUIC after the handshake).
+    pub connections: AtomicU64,
+    /// Requests served over HTTP/1.x.
+    pub h1_requests: AtomicU64,
+    /// Requests served over HTTP/2.
+    pub h2_requests: AtomicU64,
+    /// Requests served over HTTP/3.
+    pub h3_requests: AtomicU64,
+    /// TLS or QUIC handshakes that failed or timed out.
+    pub handshake_failures: AtomicU64,
+}
+
+impl IngressStats {
+    pub(crate) fn count_request(&self, proto: Protocol) {
+        let c = match proto {
+            Protocol::H1 => &self.h1_requests,
+            Protocol::H2 => &self.h2_requests,
+            Protocol::H3 => &self.h3_requests,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Why a connection should wind down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConnEvent {
+    /// A request head did not arrive in time.
+    HeaderTimeout,
+    /// No request in flight for the idle timeout.
+    Idle,
+    /// The connection served its quota of requests.
+    MaxRequests,
+}
+
+/// The limits a tracker enforces.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TrackerLimits {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// 0: none.
+    pub max_requests: u64,
+}
+
+struct State {
+    in_flight: usize,
+    requests: u64,
+    /// When the connection last had no request in flight.
+    idle_since: Instant,
+    /// HTTP/1: when the first byte of the next request head arrived.
+    head_started: Option<Instant>,
+    max_reported: bool,
+}
+
+/// One connection's requests and deadlines. Locked briefly on each read
+/// (HTTP/1 only), request start and request end.
+pub(crate) struct ConnTracker {
+    proto: Protocol,
+    limits: TrackerLimits,
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+impl ConnTracker {
+    pub(crate) fn new(proto: Protocol, limits: TrackerLimits) -> Arc<Self> {
+        Arc::new(ConnTracker {
+            proto,
+            limits,
+            state: Mutex::new(State {
+                in_flight: 0,
+                requests: 0,
+                idle_since: Instant::now(),
+                head_started: None,
+                max_reported: false,
+            }),
+            changed: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes arrived from the client. On an idle HTTP/1 connection they
+    /// start a request head, which must then complete in time.
+    pub(crate) fn on_read(&self) {
+        if self.proto != Protocol::H1 {
+            return;
+        }
+        let mut s = self.lock();
+        if s.in_flight == 0 && s.head_started.is_none() {
+            s.head_started = Some(Instant::now());
+            drop(s);
+            self.changed.notify_one();
+        }
+    }
+
+    /// An HTTP/1 request head began arriving at `at` (bytes read before the
+    /// connection was handed over, while sniffing the protocol).
+    pub(crate) fn head_started_at(&self, at: Instant) {
+        if self.proto == Protocol::H1 {
+            let mut s = self.lock();
+            if s.in_flight == 0 {
+                s.head_started = Some(at);
+            }
+        }
+    }
+
+    /// A request's head has arrived; the guard ends it when dropped.
+    pub(crate) fn start_request(self: &Arc<Self>) -> RequestGuard {
+        let mut s = self.lock();
+        s.in_flight += 1;
+        s.requests += 1;
+        s.head_started = None;
+        drop(s);
+        self.changed.notify_one();
+        RequestGuard { tracker: self.clone() }
+    }
+
+    fn end_request(&self) {
+        let mut s = self.lock();
+        s.in_flight -= 1;
+        if s.in_flight == 0 {
+            s.idle_since = Instant::now();
+        }
+        drop(s);
+        self.changed.notify_one();
+    }
+
+    /// Requests in flight now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.lock().in_flight
+    }
+
+    /// Resolves when a limit says the connection should wind down. Each
+    /// call reports at most one event; `MaxRequests` is reported once.
+    pub(crate) async fn next_event(&self) -> ConnEvent {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let next = {
+                let mut s = self.lock();
+                if self.limits.max_requests > 0 && s.requests >= self.limits.max_requests && !s.max_reported {
+                    s.max_reported = true;
+                    return ConnEvent::MaxRequests;
+                }
+                if s.in_flight > 0 {
+                    None
+                } else if let Some(started) = s.head_started {
+                    Some((started + self.limits.header_read_timeout, ConnEvent::HeaderTimeout))
+                } else {
+                    Some((s.idle_since + self.limits.idle_timeout, ConnEvent::Idle))
+                }
+            };
+            match next {
+                None => notified.await,
+                Some((deadline, event)) => {
+                    if Instant::now() >= deadline {
+                        return event;
+                    }
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep_until(deadline) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resolves once no request is in flight.
+    pub(crate) async fn all_done(&self) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.in_flight() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Marks one request in flight until dropped.
+pub(crate) struct RequestGuard {
+    tracker: Arc<ConnTracker>,
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.tracker.end_request();
+    }
+}
+
+/// A response body that keeps its request counted as in flight until the
+/// body has been sent in full (or dropped).
+pub struct TrackedBody {
+    inner: ResponseBody,
+    guard: Option<RequestGuard>,
+}
+
+impl TrackedBody {
+    pub(crate) fn new(inner: ResponseBody, guard: RequestGuard) -> Self {
+        TrackedBody {
+            inner,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None | Some(Err(_))) = polled {
+            self.guard = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A connection's byte stream with bytes already read (while sniffing the
+/// protocol) put back in front, telling the tracker when bytes arrive.
+/// hyper-util has such a type (`Rewind`) but does not export it, and its
+/// auto builder neither exposes the HTTP/1 header size limit nor bounds the
+/// time it waits for the preface.
+pub(crate) struct TrackedIo<S> {
+    inner: S,
+    prefix: Bytes,
+    tracker: Arc<ConnTracker>,
+}
+
+impl<S> TrackedIo<S> {
+    pub(crate) fn new(inner: S, prefix: Bytes, tracker: Arc<ConnTracker>) -> Self {
+        TrackedIo { inner, prefix, tracker }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for TrackedIo<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix.split_to(n));
+            this.tracker.on_read();
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.tracker.on_read();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for TrackedIo<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: Duration = Duration::from_millis(50);
+    const IDLE: Duration = Duration::from_millis(500);
+
+    fn limits() -> TrackerLimits {
+        TrackerLimits {
+            header_read_timeout: HEADER,
+            idle_timeout: IDLE,
+            max_requests: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn idle_then_header_timeout_then_quota() {
+        let t = ConnTracker::new(Protocol::H1, limits());
+        let start = Instant::now();
+        assert_eq!(t.next_event().await, ConnEvent::Idle);
+        assert!(start.elapsed() >= IDLE);
+
+        // A first byte starts the (shorter) header clock.
+        t.on_read();
+        let start = Instant::now();
+        assert_eq!(t.next_event().await, ConnEvent::HeaderTimeout);
+        assert!(
+            start.elapsed() >= HEADER && start.elapsed() < IDLE,
+            "{:?}",
+            start.elapsed()
+        );
+
+        // In flight: no deadline until the request ends.
+        let g1 = t.start_request();
+        assert!(tokio::time::timeout(IDLE * 2, t.next_event()).await.is_err());
+        drop(g1);
+        let start = Instant::now();
+        assert_eq!(t.next_event().await, ConnEvent::Idle);
+        assert!(start.elapsed() >= IDLE);
+
+        let _g2 = t.start_request();
+        assert_eq!(t.next_event().await, ConnEvent::MaxRequests);
+        assert_eq!(t.in_flight(), 1);
+        // Reported once.
+        assert!(tokio::time::timeout(IDLE, t.next_event()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn reads_do_not_start_heads_on_h2() {
+        let t = ConnTracker::new(Protocol::H2, limits());
+        t.on_read();
+        assert_eq!(t.next_event().await, ConnEvent::Idle);
+    }
+}

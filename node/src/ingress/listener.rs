@@ -1,0 +1,571 @@
+//! TCP listeners: plain (HTTP/1.1 and HTTP/2 with prior knowledge, told
+//! apart by the connection preface) and TLS (HTTP/1.1 or HTTP/2 by ALPN,
+//! with HTTP/3 on the UDP port of the same number). Every request goes to
+//! [`Service::handle`].
+//!
+//! Start with [`bind_plain`] / [`bind_tls`] (which validate the config and
+//! bind, so the caller learns the address before serving), then `serve`;
+//! or [`serve_plain`] / [`serve_tls`] in one step.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::conn::{ConnEvent, ConnTracker, IngressStats, Protocol, TrackedBody, TrackedIo, TrackerLimits};
+use super::h3::H3Listener;
+use super::tls::TlsSetup;
+use super::{IngressConfig, IngressError, Service};
+
+/// The HTTP/2 connection preface a client with prior knowledge sends first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long a connection winding down with nothing in flight gets to close
+/// by itself (HTTP/2 and HTTP/3 clients close after GOAWAY) before it is
+/// closed: covers requests already on their way when GOAWAY left.
+pub(crate) const GOAWAY_GRACE: Duration = Duration::from_millis(500);
+
+/// Pause after a failed `accept` (out of file descriptors, …) so the loop
+/// does not spin while the condition lasts.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What every connection of a listener shares.
+pub(crate) struct ConnContext {
+    pub(crate) service: Arc<Service>,
+    pub(crate) config: IngressConfig,
+    pub(crate) stats: Arc<IngressStats>,
+    /// `http` or `https`.
+    pub(crate) scheme: &'static str,
+    /// `h3=":PORT"; ma=…` when HTTP/3 is served beside this listener.
+    pub(crate) alt_svc: Option<http::HeaderValue>,
+    h1: hyper::server::conn::http1::Builder,
+    h2: hyper::server::conn::http2::Builder<TokioExecutor>,
+}
+
+impl ConnContext {
+    pub(crate) fn new(
+        service: Arc<Service>,
+        config: IngressConfig,
+        stats: Arc<IngressStats>,
+        scheme: &'static str,
+        alt_svc: Option<http::HeaderValue>,
+    ) -> Self {
+        let mut h1 = hyper::server::conn::http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            // The tracker times request heads from their first byte; hyper's
+            // own timer would also count the idle time before it.
+            .header_read_timeout(None)
+            .max_header_size(config.max_header_bytes)
+            .keep_alive(true);
+        if config.max_headers != IngressConfig::default().max_headers {
+            // hyper keeps the default count on the stack; any other count
+            // costs an allocation per request, so set it only when asked.
+            h1.max_headers(config.max_headers);
+        }
+        // hyper's read buffer (about 400 KiB) must hold a whole head.
+        if config.max_header_bytes > 400 * 1024 {
+            h1.max_buf_size(config.max_header_bytes + 8192);
+        }
+        let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_concurrent_streams(config.max_concurrent_streams)
+            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+        ConnContext {
+            service,
+            config,
+            stats,
+            scheme,
+            alt_svc,
+            h1,
+            h2,
+        }
+    }
+
+    pub(crate) fn tracker_limits(&self) -> TrackerLimits {
+        TrackerLimits {
+            header_read_timeout: self.config.header_read_timeout(),
+            idle_timeout: self.config.idle_timeout(),
+            max_requests: self.config.max_requests_per_connection,
+        }
+    }
+}
+
+/// A bound plain-TCP listener (`http://`), not yet serving.
+pub struct PlainListener {
+    tcp: TcpListener,
+    addr: SocketAddr,
+    config: IngressConfig,
+    stats: Arc<IngressStats>,
+}
+
+impl PlainListener {
+    /// Wraps an already bound socket (the config is validated here).
+    pub fn from_tcp(tcp: TcpListener, config: IngressConfig) -> Result<Self, IngressError> {
+        config.validate()?;
+        let addr = tcp.local_addr().map_err(|source| IngressError::Bind {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            proto: "tcp",
+            source,
+        })?;
+        Ok(PlainListener {
+            tcp,
+            addr,
+            config,
+            stats: Arc::default(),
+        })
+    }
+
+    /// The bound address (the real port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The listener's counters.
+    pub fn stats(&self) -> Arc<IngressStats> {
+        self.stats.clone()
+    }
+
+    /// Serves HTTP/1.1 and HTTP/2 (prior knowledge) until `shutdown` turns
+    /// true (or its sender is dropped); then stops accepting, lets in-flight
+    /// requests finish for up to `drain_timeout_ms`, and returns.
+    pub async fn serve(self, service: Arc<Service>, shutdown: watch::Receiver<bool>) {
+        let ctx = Arc::new(ConnContext::new(service, self.config, self.stats, "http", None));
+        accept_loop(self.tcp, ctx, None, shutdown).await;
+    }
+}
+
+/// A bound TLS listener (`https://`): TCP, and UDP for HTTP/3 on the same
+/// port number unless `http3` is off. Not yet serving.
+pub struct TlsListener {
+    tcp: TcpListener,
+    addr: SocketAddr,
+    h3: Option<H3Listener>,
+    tls: Arc<rustls::ServerConfig>,
+    config: IngressConfig,
+    stats: Arc<IngressStats>,
+}
+
+impl TlsListener {
+    /// The bound TCP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound UDP address of HTTP/3, if it is served.
+    pub fn h3_addr(&self) -> Option<SocketAddr> {
+        self.h3.as_ref().map(H3Listener::local_addr)
+    }
+
+    /// The listener's counters (TCP and QUIC together).
+    pub fn stats(&self) -> Arc<IngressStats> {
+        self.stats.clone()
+    }
+
+    /// Serves HTTPS over TCP and QUIC until `shutdown` turns true (or its
+    /// sender is dropped); then drains like [`PlainListener::serve`].
+    pub async fn serve(self, service: Arc<Service>, shutdown: watch::Receiver<bool>) {
+        let alt_svc = self.h3.as_ref().and_then(|h3| {
+            let v = format!(
+                "h3=\":{}\"; ma={}",
+                h3.local_addr().port(),
+                self.config.alt_svc_max_age_secs
+            );
+            http::HeaderValue::from_str(&v).ok()
+        });
+        let ctx = Arc::new(ConnContext::new(service, self.config, self.stats, "https", alt_svc));
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls);
+        let quic = self.h3.map(|h3| tokio::spawn(h3.serve(ctx.clone(), shutdown.clone())));
+        accept_loop(self.tcp, ctx, Some(acceptor), shutdown).await;
+        if let Some(quic) = quic {
+            let _ = quic.await;
+        }
+    }
+}
+
+/// Validates `config` and binds `addr` for plain HTTP.
+pub async fn bind_plain(addr: SocketAddr, config: IngressConfig) -> Result<PlainListener, IngressError> {
+    config.validate()?;
+    let tcp = TcpListener::bind(addr).await.map_err(|source| IngressError::Bind {
+        addr,
+        proto: "tcp",
+        source,
+    })?;
+    PlainListener::from_tcp(tcp, config)
+}
+
+/// How many times to look for a port free on both TCP and UDP when asked
+/// for port 0.
+const PORT_PAIR_TRIES: usize = 16;
+
+/// Validates `config` and binds `addr` for HTTPS: TCP, and with `http3` the
+/// UDP port of the same number (with port 0, a number free on both).
+pub async fn bind_tls(addr: SocketAddr, config: IngressConfig, tls: TlsSetup) -> Result<TlsListener, IngressError> {
+    config.validate()?;
+    let tcp_tls = tls.tcp_config()?;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let bind_err = |source| IngressError::Bind {
+            addr,
+            proto: "tcp",
+            source,
+        };
+        let tcp = TcpListener::bind(addr).await.map_err(bind_err)?;
+        let bound = tcp.local_addr().map_err(bind_err)?;
+        let h3 = if config.http3 {
+            match H3Listener::bind(bound, &config, &tls) {
+                Ok(h3) => Some(h3),
+                // Port 0 gave a TCP port whose UDP twin is taken: try another.
+                Err(IngressError::Bind { source, .. })
+                    if addr.port() == 0
+                        && source.kind() == std::io::ErrorKind::AddrInUse
+                        && tries < PORT_PAIR_TRIES =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        return Ok(TlsListener {
+            tcp,
+            addr: bound,
+            h3,
+            tls: tcp_tls,
+            config,
+            stats: Arc::default(),
+        });
+    }
+}
+
+/// Binds and serves plain HTTP until `shutdown`; see [`PlainListener::serve`].
+pub async fn serve_plain(
+    addr: SocketAddr,
+    config: IngressConfig,
+    service: Arc<Service>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), IngressError> {
+    bind_plain(addr, config).await?.serve(service, shutdown).await;
+    Ok(())
+}
+
+/// Binds and serves HTTPS (and HTTP/3) until `shutdown`; see
+/// [`TlsListener::serve`].
+pub async fn serve_tls(
+    addr: SocketAddr,
+    config: IngressConfig,
+    tls: TlsSetup,
+    service: Arc<Service>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), IngressError> {
+    bind_tls(addr, config, tls).await?.serve(service, shutdown).await;
+    Ok(())
+}
+
+/// Resolves when `shutdown` is true or its sender is gone.
+pub(crate) async fn shutdown_signal(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+async fn accept_loop(
+    tcp: TcpListener,
+    ctx: Arc<ConnContext>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = tcp.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            _ = shutdown_signal(&mut shutdown) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
+        let span = tracing::debug_span!("conn", %peer);
+        conns.spawn(
+            async move {
+                match tls {
+                    Some(acceptor) => serve_tls_conn(stream, acceptor, &ctx, shutdown).await,
+                    None => serve_plain_conn(stream, &ctx, shutdown).await,
+                }
+            }
+            .instrument(span),
+        );
+        while conns.try_join_next().is_some() {}
+    }
+    drop(tcp);
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve_tls_conn(
+    stream: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    ctx: &Arc<ConnContext>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let tls = match tokio::time::timeout(ctx.config.tls_handshake_timeout(), acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            ctx.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            ctx.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("TLS handshake timed out");
+            return;
+        }
+    };
+    let proto = match tls.get_ref().1.alpn_protocol() {
+        Some(b"h2") => Protocol::H2,
+        _ => Protocol::H1,
+    };
+    serve_http(tls, Bytes::new(), None, proto, ctx, shutdown).await;
+}
+
+async fn serve_plain_conn(mut stream: TcpStream, ctx: &Arc<ConnContext>, shutdown: watch::Receiver<bool>) {
+    match sniff(&mut stream, &ctx.config).await {
+        Ok(Some((proto, prefix, first_byte))) => {
+            serve_http(stream, prefix, Some(first_byte), proto, ctx, shutdown).await
+        }
+        Ok(None) => {}
+        Err(e) => tracing::debug!(error = %e, "connection closed before its first request"),
+    }
+}
+
+/// Reads until the bytes are, or cannot be, the HTTP/2 preface. The first
+/// byte may take the idle timeout, the rest the header read timeout.
+/// Returns the protocol, the bytes read and when the first arrived; `None`
+/// when the client closed without sending anything.
+async fn sniff<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    config: &IngressConfig,
+) -> std::io::Result<Option<(Protocol, Bytes, Instant)>> {
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut deadline = Instant::now() + config.idle_timeout();
+    let mut first_byte = Instant::now();
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no request in time")),
+        };
+        if n == 0 {
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed mid-request",
+                ))
+            };
+        }
+        if buf.len() == n {
+            first_byte = Instant::now();
+            deadline = first_byte + config.header_read_timeout();
+        }
+        let k = buf.len().min(H2_PREFACE.len());
+        if buf[..k] != H2_PREFACE[..k] {
+            return Ok(Some((Protocol::H1, buf.freeze(), first_byte)));
+        }
+        if buf.len() >= H2_PREFACE.len() {
+            return Ok(Some((Protocol::H2, buf.freeze(), first_byte)));
+        }
+    }
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on one established connection; `prefix` was
+/// read already, its first byte at `first_byte`.
+async fn serve_http<S>(
+    io: S,
+    prefix: Bytes,
+    first_byte: Option<Instant>,
+    proto: Protocol,
+    ctx: &Arc<ConnContext>,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    ctx.stats.connections.fetch_add(1, Ordering::Relaxed);
+    let tracker = ConnTracker::new(proto, ctx.tracker_limits());
+    if let Some(at) = first_byte {
+        tracker.head_started_at(at);
+    }
+    let io = TokioIo::new(TrackedIo::new(io, prefix, tracker.clone()));
+    let svc = {
+        let ctx = ctx.clone();
+        let tracker = tracker.clone();
+        service_fn(move |req: http::Request<Incoming>| {
+            let guard = tracker.start_request();
+            let ctx = ctx.clone();
+            async move {
+                ctx.stats.count_request(proto);
+                let mut resp = ctx.service.handle(req, ctx.scheme).await;
+                if let Some(alt_svc) = &ctx.alt_svc {
+                    resp.headers_mut().insert(http::header::ALT_SVC, alt_svc.clone());
+                }
+                Ok::<_, Infallible>(resp.map(|body| TrackedBody::new(body, guard)))
+            }
+        })
+    };
+    match proto {
+        Protocol::H2 => {
+            let conn = ctx.h2.serve_connection(io, svc);
+            drive(conn, |c| c.graceful_shutdown(), proto, &tracker, &ctx.config, shutdown).await;
+        }
+        _ => {
+            let conn = ctx.h1.serve_connection(io, svc);
+            drive(conn, |c| c.graceful_shutdown(), proto, &tracker, &ctx.config, shutdown).await;
+        }
+    }
+}
+
+/// Polls a hyper connection to its end while applying the limits and the
+/// shutdown signal.
+async fn drive<C, G>(
+    conn: C,
+    graceful: G,
+    proto: Protocol,
+    tracker: &ConnTracker,
+    config: &IngressConfig,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    C: Future<Output = hyper::Result<()>>,
+    G: Fn(Pin<&mut C>),
+{
+    tokio::pin!(conn);
+    // Once winding down (GOAWAY sent, keep-alive off) no more limit events.
+    // `deadline` is the hard bound of a drain; `grace` runs while nothing
+    // is in flight, for a client that keeps an emptied connection open (or
+    // never finished its HTTP/2 preface).
+    let mut winding_down = false;
+    let mut stopping = false;
+    let mut deadline: Option<Instant> = None;
+    let mut grace: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = shutdown_signal(&mut shutdown), if !stopping => {
+                stopping = true;
+                deadline = Some(Instant::now() + config.drain_timeout());
+                if !winding_down {
+                    winding_down = true;
+                    graceful(conn.as_mut());
+                }
+            }
+            event = tracker.next_event(), if !winding_down => match event {
+                ConnEvent::MaxRequests => {
+                    // The request in flight finishes (however long it
+                    // streams); HTTP/1 closes after it, HTTP/2 says GOAWAY.
+                    winding_down = true;
+                    graceful(conn.as_mut());
+                }
+                ConnEvent::Idle | ConnEvent::HeaderTimeout if proto == Protocol::H1 => {
+                    tracing::debug!(?event, "closing the connection");
+                    return;
+                }
+                ConnEvent::Idle | ConnEvent::HeaderTimeout => {
+                    tracing::debug!(?event, "closing the connection with GOAWAY");
+                    winding_down = true;
+                    graceful(conn.as_mut());
+                }
+            },
+            _ = tracker.all_done(), if winding_down && grace.is_none() => {
+                grace = Some(Instant::now() + GOAWAY_GRACE);
+            }
+            _ = sleep_until_opt(grace) => {
+                if tracker.in_flight() == 0 {
+                    tracing::debug!("closing a drained connection the client kept open");
+                    return;
+                }
+                grace = None;
+            }
+            _ = sleep_until_opt(deadline) => {
+                tracing::debug!("drain deadline passed; closing the connection");
+                return;
+            }
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sniffs_h1_and_h2() {
+        let config = IngressConfig::default();
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        tokio::io::AsyncWriteExt::write_all(&mut a, b"GET / HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        let (proto, prefix, _) = sniff(&mut b, &config).await.unwrap().unwrap();
+        assert_eq!(proto, Protocol::H1);
+        assert_eq!(&prefix[..], b"GET / HTTP/1.1\r\n");
+
+        // The preface in two pieces.
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let task = tokio::spawn(async move { sniff(&mut b, &IngressConfig::default()).await });
+        tokio::io::AsyncWriteExt::write_all(&mut a, &H2_PREFACE[..5])
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+        tokio::io::AsyncWriteExt::write_all(&mut a, &H2_PREFACE[5..])
+            .await
+            .unwrap();
+        let (proto, prefix, _) = task.await.unwrap().unwrap().unwrap();
+        assert_eq!(proto, Protocol::H2);
+        assert_eq!(&prefix[..], H2_PREFACE);
+
+        // Closed without a byte.
+        let (a, mut b) = tokio::io::duplex(1024);
+        drop(a);
+        assert!(sniff(&mut b, &config).await.unwrap().is_none());
+
+        // A partial preface that stalls runs into the header timeout.
+        let config = IngressConfig {
+            header_read_timeout_ms: 20,
+            ..Default::default()
+        };
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        tokio::io::AsyncWriteExt::write_all(&mut a, b"PRI *").await.unwrap();
+        let err = sniff(&mut b, &config).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    }
+}
