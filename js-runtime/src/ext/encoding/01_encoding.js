@@ -1,4 +1,4 @@
-// TextEncoder, TextDecoder, TextEncoderStream, TextDecoderStream
+// TextEncoder, TextDecoder
 // (https://encoding.spec.whatwg.org/#api).
 //
 // Decoding is native (encoding_rs). A non-streaming decode() is one op call;
@@ -208,107 +208,8 @@ const EMPTY = new Uint8Array(0);
 configureInterface(TextDecoder);
 defineGlobal("TextDecoder", TextDecoder);
 
-// ---- TextEncoderStream / TextDecoderStream ---------------------------------
-
-function transformStream(transformer) {
-  const TS = internals.streams?.TransformStream ?? globalThis.TransformStream;
-  if (typeof TS !== "function") throw new TypeError("TransformStream is not available");
-  return new TS(transformer);
-}
-
-class TextEncoderStream {
-  #stream;
-  #pendingHighSurrogate = null;
-
-  constructor() {
-    this.#stream = transformStream({
-      transform: (chunk, controller) => {
-        let text = `${chunk}`;
-        if (this.#pendingHighSurrogate !== null) {
-          text = this.#pendingHighSurrogate + text;
-          this.#pendingHighSurrogate = null;
-        }
-        const last = text.charCodeAt(text.length - 1);
-        if (last >= 0xd800 && last <= 0xdbff) {
-          this.#pendingHighSurrogate = text[text.length - 1];
-          text = text.slice(0, -1);
-        }
-        if (text !== "") controller.enqueue(ops.op_encoding_encode(text));
-      },
-      flush: (controller) => {
-        if (this.#pendingHighSurrogate !== null) {
-          controller.enqueue(new Uint8Array([0xef, 0xbf, 0xbd]));
-        }
-      },
-    });
-  }
-
-  get encoding() {
-    if (!(#stream in this)) throw illegal();
-    return "utf-8";
-  }
-
-  get readable() {
-    if (!(#stream in this)) throw illegal();
-    return this.#stream.readable;
-  }
-
-  get writable() {
-    if (!(#stream in this)) throw illegal();
-    return this.#stream.writable;
-  }
-}
-
-configureInterface(TextEncoderStream);
-defineGlobal("TextEncoderStream", TextEncoderStream);
-
-class TextDecoderStream {
-  #decoder;
-  #stream;
-
-  constructor(label = "utf-8", options = undefined) {
-    const decoder = new TextDecoder(label, options);
-    this.#decoder = decoder;
-    this.#stream = transformStream({
-      transform: (chunk, controller) => {
-        const text = decoder.decode(toBufferSource(chunk, "transform"), { stream: true });
-        if (text !== "") controller.enqueue(text);
-      },
-      flush: (controller) => {
-        const text = decoder.decode();
-        if (text !== "") controller.enqueue(text);
-      },
-    });
-  }
-
-  get encoding() {
-    if (!(#stream in this)) throw illegal();
-    return this.#decoder.encoding;
-  }
-
-  get fatal() {
-    if (!(#stream in this)) throw illegal();
-    return this.#decoder.fatal;
-  }
-
-  get ignoreBOM() {
-    if (!(#stream in this)) throw illegal();
-    return this.#decoder.ignoreBOM;
-  }
-
-  get readable() {
-    if (!(#stream in this)) throw illegal();
-    return this.#stream.readable;
-  }
-
-  get writable() {
-    if (!(#stream in this)) throw illegal();
-    return this.#stream.writable;
-  }
-}
-
-configureInterface(TextDecoderStream);
-defineGlobal("TextDecoderStream", TextDecoderStream);
+// TextEncoderStream and TextDecoderStream live with the streams family
+// (ext/streams/07_text_streams.js).
 
 // ---- internals for other families ---------------------------------------
 
