@@ -31,6 +31,13 @@ enum Command {
         /// Serve /metrics, /healthz and /readyz on this address.
         #[arg(long)]
         admin: Option<SocketAddr>,
+        /// Also serve HTTPS (HTTP/1.1, HTTP/2) and HTTP/3 on this address.
+        #[arg(long)]
+        https: Option<SocketAddr>,
+        /// Certificates for --https: a folder of <hostname>.pem files
+        /// (default: a self-signed certificate for localhost).
+        #[arg(long)]
+        certs: Option<PathBuf>,
     },
 }
 
@@ -53,12 +60,16 @@ fn main() -> ExitCode {
             listen,
             no_watch,
             admin,
+            https,
+            certs,
         } => rt.block_on(outpost_node::dev::run(
             outpost_node::dev::DevOptions {
                 path,
                 listen,
                 watch: !no_watch,
                 admin,
+                https,
+                certs,
             },
             shutdown_signal(),
         )),

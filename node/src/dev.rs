@@ -28,6 +28,11 @@ pub struct DevOptions {
     pub watch: bool,
     /// Where to serve `/metrics`, `/healthz`, `/readyz` (none by default).
     pub admin: Option<SocketAddr>,
+    /// Where to serve HTTPS, HTTP/2 and HTTP/3 too (none by default).
+    pub https: Option<SocketAddr>,
+    /// Certificate folder for `https` (`<hostname>.pem` files); a
+    /// self-signed certificate for localhost when absent.
+    pub certs: Option<PathBuf>,
 }
 
 /// Runs until `stop` resolves (Ctrl-C in the CLI). Prints
@@ -77,6 +82,21 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
             }
         }
     });
+    let mut tls_server = None;
+    if let Some(https_addr) = opts.https {
+        let tls = crate::ingress::TlsSetup::load(opts.certs.as_deref())?;
+        // Cold-start hiding: the ClientHello names the host; start its
+        // isolate while the handshake completes.
+        let prewarm_router = router.clone();
+        tls.set_on_client_hello(Some(Arc::new(move |sni: &str| prewarm_router.prewarm(sni))));
+        let listener = crate::ingress::bind_tls(https_addr, crate::ingress::IngressConfig::default(), tls).await?;
+        println!("https on https://{}", listener.local_addr());
+        let service = Arc::new(Service {
+            router: router.clone(),
+            limits: Limits::default(),
+        });
+        tls_server = Some(tokio::spawn(listener.serve(service, shutdown_rx.clone())));
+    }
     if let Some(admin_addr) = opts.admin {
         let admin = tokio::net::TcpListener::bind(admin_addr)
             .await
@@ -131,6 +151,9 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
     }
     let _ = shutdown_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(accept_loops)).await;
+    if let Some(t) = tls_server {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
     drop(handle);
     router.set_fallback(None);
     drop(router);

@@ -276,3 +276,28 @@ fn large_bodies_stream_through_without_buffering() {
         "96 MiB streamed through, peak RSS grew by {grew_mb} MiB: the body was buffered"
     );
 }
+
+#[test]
+fn https_http2_and_alt_svc_from_the_cli() {
+    let op = Outpost::dev(&root().join("examples/hello"), &["--https", "127.0.0.1:0"]);
+    let line = op
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.starts_with("https on https://"))
+        .cloned()
+        .expect("https line");
+    let url = format!("{}/tls", line.trim_start_matches("https on "));
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "--http2", "-D", "-", "-w", "\nversion=%{http_version}", &url])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Hello from Outpost! You asked for /tls"), "{text}");
+    assert!(text.contains("version=2"), "negotiated HTTP/2 by ALPN: {text}");
+    assert!(
+        text.to_ascii_lowercase().contains("alt-svc: h3=\":"),
+        "advertises HTTP/3: {text}"
+    );
+}
