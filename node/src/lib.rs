@@ -1,10 +1,11 @@
 //! `outpost-node`: an Outpost edge node.
 //!
-//! It owns the data path a browser request takes: ingress (listeners,
-//! HTTP/1.1), the router (host → deployment), the isolate workers that run
-//! handlers through `outpost-js`, and the host capabilities (clock, timers,
-//! logging, outbound fetch) those handlers use. It also loads a deployment
-//! from disk for `outpost dev`.
+//! It owns the data path a browser request takes: ingress (HTTP/1.1, h2c,
+//! TLS with SNI certificates, HTTP/2, HTTP/3), the router (host + path →
+//! deployment), the isolate pool whose threads run handlers through
+//! `outpost-js`, the admin listener and metrics, and the host capabilities
+//! (clock, timers, logging, outbound fetch) those handlers use. It also
+//! loads a deployment from disk for `outpost dev`.
 //!
 //! It does not contain `unsafe` or raw `v8` calls (those live in
 //! `outpost-js`), and it knows nothing of the control plane.
