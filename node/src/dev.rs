@@ -38,6 +38,9 @@ pub struct DevOptions {
 /// Runs until `stop` resolves (Ctrl-C in the CLI). Prints
 /// `ready on http://ADDR` once the listener accepts connections.
 pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    // Before any request is recorded: metric handles bind to the recorder
+    // installed when they are first used.
+    crate::metrics::install();
     let loaded = load_path(&opts.path)?;
     let name: Arc<str> = loaded.name.clone().into();
     let (handle, join) = worker::spawn(

@@ -36,17 +36,24 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// Handles resolved once: recording is then an atomic add, with no
+/// registry lookup on the request path.
+struct RequestMetrics {
+    by_class: [metrics::Counter; 5],
+    duration: metrics::Histogram,
+}
+
+static REQUEST_METRICS: OnceLock<RequestMetrics> = OnceLock::new();
+
 /// Records one answered request.
 pub fn record_request(status: u16, elapsed: Duration) {
-    let class = match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    metrics::counter!(REQUESTS, "status" => class).increment(1);
-    metrics::histogram!(REQUEST_DURATION).record(elapsed.as_secs_f64());
+    let m = REQUEST_METRICS.get_or_init(|| RequestMetrics {
+        by_class: ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|class| metrics::counter!(REQUESTS, "status" => class)),
+        duration: metrics::histogram!(REQUEST_DURATION),
+    });
+    let class = (status / 100).clamp(1, 5) as usize - 1;
+    m.by_class[class].increment(1);
+    m.duration.record(elapsed.as_secs_f64());
 }
 
 /// Records a request refused before dispatch (`busy`, `unavailable`,
