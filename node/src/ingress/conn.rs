@@ -148,6 +148,12 @@ impl ConnTracker {
         RequestGuard { tracker: self.clone() }
     }
 
+    /// Whether the connection has served its quota of requests (the one
+    /// just started included).
+    pub(crate) fn quota_reached(&self) -> bool {
+        self.limits.max_requests > 0 && self.lock().requests >= self.limits.max_requests
+    }
+
     fn end_request(&self) {
         let mut s = self.lock();
         s.in_flight -= 1;

@@ -420,10 +420,17 @@ async fn serve_http<S>(
         let tracker = tracker.clone();
         service_fn(move |req: http::Request<Incoming>| {
             let guard = tracker.start_request();
+            // HTTP/1.1: the last request of the quota says so in its own
+            // response, so the client does not reuse the connection.
+            let last = proto != Protocol::H2 && tracker.quota_reached();
             let ctx = ctx.clone();
             async move {
                 ctx.stats.count_request(proto);
                 let mut resp = ctx.service.handle(req, ctx.scheme).await;
+                if last {
+                    resp.headers_mut()
+                        .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                }
                 if let Some(alt_svc) = &ctx.alt_svc {
                     resp.headers_mut().insert(http::header::ALT_SVC, alt_svc.clone());
                 }

@@ -182,6 +182,22 @@ async fn max_requests_per_connection() {
     assert!(out.contains("/2") && !out.contains("/3"), "{out}");
     assert!(out.to_ascii_lowercase().contains("connection: close"), "{out}");
 
+    // One request at a time: the last response of the quota itself carries
+    // `Connection: close`, so a client never reuses a closing connection.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    for i in 1..=2 {
+        tcp.write_all(format!("GET /{i} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(PATIENCE, tcp.read(&mut buf))
+            .await
+            .expect("answer")
+            .unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+        assert_eq!(head.contains("connection: close"), i == 2, "response {i}: {head}");
+    }
+
     // HTTP/2: after two requests the server sends GOAWAY and the
     // connection ends.
     let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
