@@ -53,6 +53,9 @@ pub enum LoadError {
         "{0}: no fetch handler: export default {{ fetch(request, env, ctx) {{ ... }} }} or addEventListener(\"fetch\", ...)"
     )]
     NoHandler(String),
+    /// Evaluating the modules went over a limit (CPU time or heap).
+    #[error("the modules' evaluation was stopped: {0}")]
+    Limit(crate::Limit),
     /// A JSON module or var is not valid JSON.
     #[error("{file}: invalid JSON: {message}")]
     Json {

@@ -92,6 +92,12 @@ impl HttpResponse {
             body: Body::Full(Bytes::from_static(body.as_bytes())),
         }
     }
+
+    /// The `503` a request gets when `limit` stopped it, e.g. body
+    /// `outpost: cpu limit exceeded`.
+    pub fn limit_exceeded(limit: crate::Limit) -> Self {
+        Self::text(503, limit.response_body())
+    }
 }
 
 /// Why an outbound `fetch()` failed; surfaces in JS as a `TypeError`.

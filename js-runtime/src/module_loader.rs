@@ -145,7 +145,19 @@ fn instantiate_and_evaluate(
         return Err(LoadError::Evaluate(with_file(err, main_path)));
     }
     let result = main.evaluate(tc);
-    tc.perform_microtask_checkpoint();
+    if !tc.has_terminated() {
+        tc.perform_microtask_checkpoint();
+    }
+    if tc.has_terminated() {
+        // A limit stopped the evaluation; the runtime reports which.
+        return Err(LoadError::Evaluate(JsError {
+            message: "execution terminated".into(),
+            file: main_path.to_string(),
+            line: 0,
+            column: 0,
+            stack: None,
+        }));
+    }
     if main.get_status() == v8::ModuleStatus::Errored {
         let exc = main.get_exception();
         let message = crate::runtime::describe_exception(tc, exc);

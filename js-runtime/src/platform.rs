@@ -24,6 +24,11 @@ impl TaskQueue {
         self.waker.wake();
     }
 
+    /// Whether any task is queued, due or not.
+    pub(crate) fn has_tasks(&self) -> bool {
+        !self.tasks.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
     /// Runs the tasks that are due, on the isolate's thread. Returns how
     /// many ran.
     pub(crate) fn run_due(&self) -> usize {

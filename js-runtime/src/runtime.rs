@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -15,14 +16,61 @@ use futures::{Future, StreamExt};
 use crate::bundle::Bundle;
 use crate::error::{JsError, LoadError};
 use crate::host::{Body, FetchError, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel};
+use crate::limits::{Limit, Meter};
 use crate::ops::ResourceTable;
 use crate::{ext, module_loader, snapshot};
 
-/// Settings of one runtime.
-#[derive(Clone, Debug, Default)]
+/// Settings of one runtime: the limits its requests run under.
+///
+/// A request over its CPU or heap limit stops the whole isolate: every
+/// request open on it answers `503` (a body already streaming fails) and the
+/// runtime reports itself [poisoned](Runtime::is_poisoned). A request over
+/// its wall-clock limit answers `503` alone, unless its JS is running at
+/// that moment.
+///
+/// The CPU and wall-clock limits cover a request until its response head
+/// has gone. A streamed body then flows for as long as the client reads it
+/// (as on Workers, where wall time is unlimited while the client stays
+/// connected); each entry into JS, streaming included, may still use at
+/// most `cpu_limit`.
+#[derive(Clone, Debug)]
 pub struct RuntimeOptions {
-    /// Maximum V8 heap for the isolate, in bytes (0: V8's default).
+    /// Maximum V8 heap for the isolate, in bytes (0: 128 MiB).
     pub max_heap_bytes: usize,
+    /// CPU time a request's JS may use before its response head (zero:
+    /// 50 ms). Time spent waiting — timers, outbound fetches, body reads —
+    /// does not count; JS that runs while several requests are unanswered
+    /// counts for each of them.
+    pub cpu_limit: Duration,
+    /// How long a request may wait for its response head (zero: 30 s).
+    pub wall_limit: Duration,
+}
+
+impl RuntimeOptions {
+    /// Heap limit when `max_heap_bytes` is 0.
+    pub const DEFAULT_MAX_HEAP_BYTES: usize = 128 << 20;
+    /// CPU limit when `cpu_limit` is zero.
+    pub const DEFAULT_CPU_LIMIT: Duration = Duration::from_millis(50);
+    /// Wall-clock limit when `wall_limit` is zero.
+    pub const DEFAULT_WALL_LIMIT: Duration = Duration::from_secs(30);
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            max_heap_bytes: 0,
+            cpu_limit: Self::DEFAULT_CPU_LIMIT,
+            wall_limit: Self::DEFAULT_WALL_LIMIT,
+        }
+    }
+}
+
+/// What one open request has used.
+struct Usage {
+    /// When it was dispatched.
+    started: Instant,
+    /// CPU time of the JS that ran while it was open.
+    cpu: Duration,
 }
 
 /// Capacity of a streamed response's chunk channel before JS waits.
@@ -139,11 +187,24 @@ fn dispose_isolate(isolate: v8::OwnedIsolate) {
 /// `poll_event_loop` must then be polled (by the node's worker thread) until
 /// it is idle, so timers, async host calls and promises make progress.
 pub struct Runtime {
-    // Fields drop in order: V8 handles before the isolate.
+    // Fields drop in order: V8 handles before the isolate, the isolate
+    // before the meter its heap callback points to.
     hooks: Hooks,
     context: v8::Global<v8::Context>,
     state: Rc<RefCell<State>>,
     isolate: v8::OwnedIsolate,
+    meter: Arc<Meter>,
+    cpu_limit: Duration,
+    wall_limit: Duration,
+    /// Requests whose response head has not gone yet, and what they used.
+    usage: HashMap<u32, Usage>,
+    /// The earliest wall-clock deadline of an open request.
+    next_wall: Option<Instant>,
+    /// Requests answered for their wall-clock limit whose signals the
+    /// event loop has yet to abort.
+    expired: Vec<u32>,
+    /// The limit that stopped the isolate; no JS runs on it again.
+    poisoned: Option<Limit>,
 }
 
 impl Runtime {
@@ -151,15 +212,20 @@ impl Runtime {
     /// evaluates the main one and finds its fetch handler.
     pub fn new(bundle: &Bundle, host: Rc<dyn Host>, options: RuntimeOptions) -> Result<Self, LoadError> {
         crate::platform::init();
-        let mut params = v8::CreateParams::default().snapshot_blob(v8::StartupData::from(snapshot::blob()));
-        if options.max_heap_bytes > 0 {
-            params = params.heap_limits(0, options.max_heap_bytes);
-        }
+        let max_heap = match options.max_heap_bytes {
+            0 => RuntimeOptions::DEFAULT_MAX_HEAP_BYTES,
+            n => n,
+        };
+        let params = v8::CreateParams::default()
+            .snapshot_blob(v8::StartupData::from(snapshot::blob()))
+            .heap_limits(0, max_heap);
         let mut isolate = v8::Isolate::new(params);
         // SAFETY: `Isolate::new` entered the isolate on this thread; it is
         // re-entered by an `Entered` guard whenever it is used.
         unsafe { isolate.exit() };
         let setup = Entered::new(&isolate);
+        let meter = Meter::new(&isolate);
+        isolate.add_near_heap_limit_callback(crate::limits::near_heap_limit, Arc::as_ptr(&meter) as *mut _);
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         isolate.set_promise_reject_callback(promise_reject_callback);
         let now = host.now();
@@ -182,9 +248,14 @@ impl Runtime {
         }));
         isolate.set_slot(state.clone());
 
+        // Evaluating the modules is not a request's, but it is metered too:
+        // a top-level endless loop must not hold the thread.
+        let startup = meter.begin(crate::limits::STARTUP_CPU_LIMIT, None);
         let made = {
             v8::scope!(let scope, &mut isolate);
             let context = v8::Context::new(scope, Default::default());
+            // As on Workers: `eval` and `new Function` throw an EvalError.
+            context.set_allow_generation_from_strings(false);
             let scope = &mut v8::ContextScope::new(scope, context);
             let ops = scope
                 .get_context_data_from_snapshot_once::<v8::Object>(snapshot::OPS_INDEX)
@@ -204,6 +275,14 @@ impl Runtime {
             });
             loaded.map(|hooks| (v8::Global::new(scope, context), hooks))
         };
+        meter.end(startup);
+        let made = match meter.tripped() {
+            Some(limit) => {
+                drop(made);
+                Err(LoadError::Limit(limit))
+            }
+            None => made,
+        };
         drop(setup);
         let (context, hooks) = match made {
             Ok(m) => m,
@@ -219,6 +298,13 @@ impl Runtime {
             context,
             state,
             isolate,
+            meter,
+            cpu_limit: nonzero_or(options.cpu_limit, RuntimeOptions::DEFAULT_CPU_LIMIT),
+            wall_limit: nonzero_or(options.wall_limit, RuntimeOptions::DEFAULT_WALL_LIMIT),
+            usage: HashMap::new(),
+            next_wall: None,
+            expired: Vec::new(),
+            poisoned: None,
         };
         runtime.report_unhandled();
         Ok(runtime)
@@ -228,6 +314,10 @@ impl Runtime {
     /// the handler has produced status and headers; its body may still be
     /// streaming. A handler that fails answers 500 (the error is logged).
     pub fn dispatch(&mut self, request: HttpRequest, reply: oneshot::Sender<HttpResponse>) {
+        if let Some(limit) = self.poisoned {
+            let _ = reply.send(HttpResponse::limit_exceeded(limit));
+            return;
+        }
         let tx = reply;
         let id = {
             let mut st = self.state.borrow_mut();
@@ -236,6 +326,14 @@ impl Runtime {
             st.responses.insert(id, ResponseSlot::Head(tx));
             id
         };
+        self.usage.insert(
+            id,
+            Usage {
+                started: Instant::now(),
+                cpu: Duration::ZERO,
+            },
+        );
+        self.forget_closed_requests();
         let HttpRequest {
             method,
             url,
@@ -243,6 +341,7 @@ impl Runtime {
             body,
         } = request;
         let _entered = Entered::new(&self.isolate);
+        let slice = self.begin_js();
         {
             v8::scope_with_context!(scope, &mut self.isolate, &self.context);
             let dispatch = v8::Local::new(scope, &self.hooks.dispatch);
@@ -268,29 +367,174 @@ impl Runtime {
             };
             let undefined = v8::undefined(scope).into();
             v8::tc_scope!(let tc, scope);
-            if dispatch
-                .call(tc, undefined, &[id_v, method_v, url_v, headers_v, body_v])
-                .is_none()
-            {
-                let err = js_error_from_try_catch(tc);
-                self.state.borrow().host.log(
-                    LogLevel::Error,
-                    &format!("Uncaught {}", err.stack.unwrap_or(err.message)),
-                );
-                respond_internal_error(&self.state, id);
+            let result = dispatch.call(tc, undefined, &[id_v, method_v, url_v, headers_v, body_v]);
+            if tc.has_terminated() {
+                // A limit stopped it; `end_js` answers.
+            } else {
+                if result.is_none() {
+                    let err = js_error_from_try_catch(tc);
+                    self.state.borrow().host.log(
+                        LogLevel::Error,
+                        &format!("Uncaught {}", err.stack.unwrap_or(err.message)),
+                    );
+                    respond_internal_error(&self.state, id);
+                }
+                tc.perform_microtask_checkpoint();
             }
-            tc.perform_microtask_checkpoint();
         }
+        self.end_js(slice);
         self.report_unhandled();
     }
 
-    /// Runs whatever is ready: landed async calls, due timers, microtasks.
-    /// `Ready` when nothing is left to wait for (no timers, no pending host
-    /// calls); `Pending` with the waker registered otherwise.
+    /// Whether a limit stopped this runtime's isolate. Its open requests
+    /// have answered 503; it runs no more JS and should be replaced.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    /// The limit that stopped this runtime's isolate, if one did.
+    pub fn poisoned_by(&self) -> Option<Limit> {
+        self.poisoned
+    }
+
+    /// JS is about to run: the watchdog may stop it once it has used what
+    /// the open request with the least CPU left has left, or once an open
+    /// request's wall-clock time is up. Returns the slice's start.
+    fn begin_js(&mut self) -> Duration {
+        // A request whose time ran out while no JS ran is answered alone,
+        // not by stopping the JS about to run.
+        self.answer_expired();
+        let mut budget = self.cpu_limit;
+        for u in self.usage.values() {
+            budget = budget.min(self.cpu_limit.saturating_sub(u.cpu));
+        }
+        self.meter.begin(budget, self.next_wall)
+    }
+
+    /// JS has returned: charges its CPU time to every open request and
+    /// answers them all when a limit stopped the isolate.
+    fn end_js(&mut self, slice: Duration) {
+        let used = self.meter.end(slice);
+        for u in self.usage.values_mut() {
+            u.cpu += used;
+        }
+        self.forget_closed_requests();
+        if let Some(limit) = self.meter.tripped() {
+            self.poison(limit);
+        } else if self.usage.values().any(|u| u.cpu > self.cpu_limit) {
+            // Over budget by less than the watchdog's tick.
+            self.meter.trip(Limit::Cpu);
+            self.poison(Limit::Cpu);
+        }
+    }
+
+    /// Drops the usage of requests whose response head has gone (the
+    /// limits cover a request until then), and tells the watchdog the next
+    /// wall-clock deadline.
+    fn forget_closed_requests(&mut self) {
+        {
+            let st = self.state.borrow();
+            self.usage
+                .retain(|id, _| matches!(st.responses.get(id), Some(ResponseSlot::Head(_))));
+        }
+        let next = self.usage.values().map(|u| u.started + self.wall_limit).min();
+        if next != self.next_wall {
+            self.next_wall = next;
+            self.meter.set_wall_deadline(next);
+        }
+    }
+
+    /// Answers the requests open past their wall-clock limit with 503; the
+    /// event loop aborts their signals next. Their isolate goes on serving.
+    fn answer_expired(&mut self) {
+        let now = Instant::now();
+        if self.next_wall.is_none_or(|at| at > now) {
+            return;
+        }
+        let expired: Vec<u32> = self
+            .usage
+            .iter()
+            .filter(|(_, u)| u.started + self.wall_limit <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for &id in &expired {
+            let slot = self.state.borrow_mut().responses.remove(&id);
+            answer_limit(slot, Limit::WallClock);
+        }
+        if !expired.is_empty() {
+            self.log_limit(Limit::WallClock, expired.len());
+        }
+        self.forget_closed_requests();
+        self.expired.extend(expired);
+    }
+
+    /// A limit stopped the isolate: every open request answers 503, and no
+    /// JS runs on it again.
+    fn poison(&mut self, limit: Limit) {
+        if self.poisoned.is_some() {
+            return;
+        }
+        self.poisoned = Some(limit);
+        let slots: Vec<ResponseSlot> = self.state.borrow_mut().responses.drain().map(|(_, s)| s).collect();
+        self.log_limit(limit, slots.len());
+        for slot in slots {
+            answer_limit(Some(slot), limit);
+        }
+        self.usage.clear();
+        self.expired.clear();
+        self.next_wall = None;
+        self.meter.set_wall_deadline(None);
+        let mut st = self.state.borrow_mut();
+        st.timers.clear();
+        st.timer_deadlines.clear();
+        st.release_handles();
+    }
+
+    fn log_limit(&self, limit: Limit, requests: usize) {
+        let stopped = if limit == Limit::WallClock && self.poisoned.is_none() {
+            "request stopped"
+        } else {
+            "isolate stopped"
+        };
+        tracing::warn!(limit = limit.as_str(), requests, "{stopped}: {limit}");
+        self.state
+            .borrow()
+            .host
+            .log(LogLevel::Error, &format!("outpost: {limit}; {stopped}"));
+    }
+
+    /// Runs whatever is ready: landed async calls, due timers, microtasks;
+    /// answers requests past their wall-clock limit. `Ready` when nothing is
+    /// left to wait for (no open requests, timers or pending host calls) or
+    /// when a limit stopped the isolate; `Pending` with the waker registered
+    /// otherwise.
     pub fn poll_event_loop(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.poisoned.is_some() {
+            return Poll::Ready(());
+        }
+        self.meter.register_waker(cx.waker());
+        if let Some(limit) = self.meter.tripped() {
+            // The heap filled up outside a request's JS.
+            self.poison(limit);
+            return Poll::Ready(());
+        }
         let _entered = Entered::new(&self.isolate);
         loop {
             let mut progressed = false;
+            // Requests past their wall-clock limit: answer them, then abort
+            // their signals so their handlers can stop.
+            self.answer_expired();
+            let expired = std::mem::take(&mut self.expired);
+            if !expired.is_empty() {
+                progressed = true;
+                let hook = self.hooks.abort_request.clone();
+                for id in expired {
+                    self.call_hook(&hook, id);
+                    if self.poisoned.is_some() {
+                        return Poll::Ready(());
+                    }
+                }
+            }
             // Landed async ops.
             loop {
                 // The set is taken out while polled: host futures may touch
@@ -312,14 +556,25 @@ impl Runtime {
                 let Some((id, result)) = next else { break };
                 progressed = true;
                 self.complete(id, result);
+                if self.poisoned.is_some() {
+                    return Poll::Ready(());
+                }
             }
-            // Foreground tasks V8 posted (async WebAssembly compiles, …).
+            // Foreground tasks V8 posted (async WebAssembly compiles,
+            // FinalizationRegistry callbacks, …).
             let tasks = self.state.borrow().tasks.clone();
             tasks.waker.register(cx.waker());
-            if tasks.run_due() > 0 {
-                progressed = true;
-                v8::scope_with_context!(scope, &mut self.isolate, &self.context);
-                scope.perform_microtask_checkpoint();
+            if tasks.has_tasks() {
+                let slice = self.begin_js();
+                if tasks.run_due() > 0 {
+                    progressed = true;
+                    v8::scope_with_context!(scope, &mut self.isolate, &self.context);
+                    scope.perform_microtask_checkpoint();
+                }
+                self.end_js(slice);
+                if self.poisoned.is_some() {
+                    return Poll::Ready(());
+                }
             }
             // Clients that left before their response head: abort the
             // request's signal so the handler can stop.
@@ -345,6 +600,9 @@ impl Runtime {
                 let hook = self.hooks.abort_request.clone();
                 for id in gone {
                     self.call_hook(&hook, id);
+                    if self.poisoned.is_some() {
+                        return Poll::Ready(());
+                    }
                 }
             }
             // Due timers.
@@ -364,9 +622,15 @@ impl Runtime {
                 let Some(id) = due else { break };
                 progressed = true;
                 self.fire_timer(id);
+                if self.poisoned.is_some() {
+                    return Poll::Ready(());
+                }
             }
             if progressed {
                 self.report_unhandled();
+                if self.poisoned.is_some() {
+                    return Poll::Ready(());
+                }
                 continue;
             }
             // Nothing ran: arm the sleep for the next timer.
@@ -388,7 +652,9 @@ impl Runtime {
                 }
                 None => {
                     st.sleep = None;
-                    if st.pending.is_empty() {
+                    // Unanswered requests wait for their handler or for
+                    // their wall-clock limit (the watchdog wakes this loop).
+                    if st.pending.is_empty() && self.usage.is_empty() {
                         return Poll::Ready(());
                     }
                     return Poll::Pending;
@@ -406,8 +672,15 @@ impl Runtime {
     /// requests, timers, pending host calls, V8 tasks): a host polls it
     /// again only then.
     pub fn has_work(&self) -> bool {
+        if self.poisoned.is_some() {
+            return false;
+        }
         let st = self.state.borrow();
-        !st.responses.is_empty() || !st.timers.is_empty() || !st.pending.is_empty() || !st.unhandled.is_empty()
+        !st.responses.is_empty()
+            || !st.timers.is_empty()
+            || !st.pending.is_empty()
+            || !st.unhandled.is_empty()
+            || !self.expired.is_empty()
     }
 
     /// Requests whose handler has not answered (or finished streaming) yet.
@@ -431,13 +704,17 @@ impl Runtime {
     fn complete(&mut self, id: u32, result: AsyncResult) {
         let resolver = self.state.borrow_mut().promises.remove(&id);
         let Some(resolver) = resolver else { return };
-        v8::scope_with_context!(scope, &mut self.isolate, &self.context);
-        let resolver = v8::Local::new(scope, resolver);
-        match async_result_to_js(scope, result) {
-            Ok(v) => resolver.resolve(scope, v),
-            Err(e) => resolver.reject(scope, e),
-        };
-        scope.perform_microtask_checkpoint();
+        let slice = self.begin_js();
+        {
+            v8::scope_with_context!(scope, &mut self.isolate, &self.context);
+            let resolver = v8::Local::new(scope, resolver);
+            match async_result_to_js(scope, result) {
+                Ok(v) => resolver.resolve(scope, v),
+                Err(e) => resolver.reject(scope, e),
+            };
+            scope.perform_microtask_checkpoint();
+        }
+        self.end_js(slice);
     }
 
     fn fire_timer(&mut self, id: u32) {
@@ -447,36 +724,50 @@ impl Runtime {
 
     /// Calls a bootstrap hook with a numeric id; logs what it throws.
     fn call_hook(&mut self, hook: &v8::Global<v8::Function>, id: u32) {
-        v8::scope_with_context!(scope, &mut self.isolate, &self.context);
-        let f = v8::Local::new(scope, hook);
-        let id_v = v8::Integer::new_from_unsigned(scope, id).into();
-        let undefined = v8::undefined(scope).into();
-        v8::tc_scope!(let tc, scope);
-        if f.call(tc, undefined, &[id_v]).is_none() && !tc.has_terminated() {
-            let err = js_error_from_try_catch(tc);
-            self.state.borrow().host.log(
-                LogLevel::Error,
-                &format!("Uncaught {}", err.stack.unwrap_or(err.message)),
-            );
+        let slice = self.begin_js();
+        {
+            v8::scope_with_context!(scope, &mut self.isolate, &self.context);
+            let f = v8::Local::new(scope, hook);
+            let id_v = v8::Integer::new_from_unsigned(scope, id).into();
+            let undefined = v8::undefined(scope).into();
+            v8::tc_scope!(let tc, scope);
+            if f.call(tc, undefined, &[id_v]).is_none() && !tc.has_terminated() {
+                let err = js_error_from_try_catch(tc);
+                self.state.borrow().host.log(
+                    LogLevel::Error,
+                    &format!("Uncaught {}", err.stack.unwrap_or(err.message)),
+                );
+            }
+            if !tc.has_terminated() {
+                tc.perform_microtask_checkpoint();
+            }
         }
-        tc.perform_microtask_checkpoint();
+        self.end_js(slice);
     }
 
     fn report_unhandled(&mut self) {
+        if self.poisoned.is_some() {
+            return;
+        }
         let unhandled = std::mem::take(&mut self.state.borrow_mut().unhandled);
         if unhandled.is_empty() {
             return;
         }
         let _entered = Entered::new(&self.isolate);
-        v8::scope_with_context!(scope, &mut self.isolate, &self.context);
-        for (_promise, reason) in unhandled {
-            let reason = v8::Local::new(scope, reason);
-            let text = describe_exception(scope, reason);
-            self.state
-                .borrow()
-                .host
-                .log(LogLevel::Error, &format!("Uncaught (in promise) {text}"));
+        // Describing a value may run its `toJSON`.
+        let slice = self.begin_js();
+        {
+            v8::scope_with_context!(scope, &mut self.isolate, &self.context);
+            for (_promise, reason) in unhandled {
+                let reason = v8::Local::new(scope, reason);
+                let text = describe_exception(scope, reason);
+                self.state
+                    .borrow()
+                    .host
+                    .log(LogLevel::Error, &format!("Uncaught (in promise) {text}"));
+            }
         }
+        self.end_js(slice);
     }
 }
 
@@ -489,6 +780,25 @@ impl Drop for Runtime {
         // exits it again.
         // SAFETY: the isolate is alive and owned by this thread.
         unsafe { self.isolate.enter() };
+    }
+}
+
+/// `value`, or `default` when it is zero.
+fn nonzero_or(value: Duration, default: Duration) -> Duration {
+    if value.is_zero() { default } else { value }
+}
+
+/// Answers a request `limit` stopped: 503 before the head, a failed body
+/// after it.
+fn answer_limit(slot: Option<ResponseSlot>, limit: Limit) {
+    match slot {
+        Some(ResponseSlot::Head(tx)) => {
+            let _ = tx.send(HttpResponse::limit_exceeded(limit));
+        }
+        Some(ResponseSlot::Streaming(mut tx)) => {
+            let _ = tx.try_send(Err(limit.response_body().to_string()));
+        }
+        None => {}
     }
 }
 

@@ -13,6 +13,8 @@ pub const REQUESTS: &str = "outpost_requests_total";
 pub const REQUEST_DURATION: &str = "outpost_request_duration_seconds";
 /// Requests refused before reaching an isolate, by reason.
 pub const REJECTED: &str = "outpost_requests_rejected_total";
+/// Isolates stopped by a limit (`cpu`, `memory`, `wall-clock`) and replaced.
+pub const ISOLATES_STOPPED: &str = "outpost_isolates_stopped_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -60,4 +62,9 @@ pub fn record_request(status: u16, elapsed: Duration) {
 /// `no_route`, `too_large`).
 pub fn record_rejected(reason: &'static str) {
     metrics::counter!(REJECTED, "reason" => reason).increment(1);
+}
+
+/// Records an isolate a limit stopped.
+pub fn record_isolate_stopped(limit: &'static str) {
+    metrics::counter!(ISOLATES_STOPPED, "limit" => limit).increment(1);
 }

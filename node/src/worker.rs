@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
 
 use futures::channel::oneshot;
-use outpost_js::{Bundle, HttpRequest, HttpResponse, Runtime, RuntimeOptions};
+use outpost_js::{Bundle, HttpRequest, HttpResponse, Limit, Runtime, RuntimeOptions};
 use tokio::sync::mpsc;
 
 use crate::host::{LogSink, NodeHost};
@@ -413,8 +413,13 @@ impl Worker {
         Runtime::new(bundle, host, self.config.runtime.clone()).map_err(|e| e.to_string())
     }
 
-    /// The deployment's runtime on this thread, started on demand.
+    /// The deployment's runtime on this thread, started on demand — and
+    /// started afresh when a limit stopped the previous one.
     fn runtime_for(&mut self, slot: &Slot) -> Option<&mut Runtime> {
+        if let Some(limit) = self.live.get(&slot.key).and_then(Runtime::poisoned_by) {
+            self.live.remove(&slot.key);
+            stopped_by_limit(&slot.key, limit);
+        }
         if !self.live.contains_key(&slot.key) {
             let bundle = slot.bundle.read().unwrap_or_else(|e| e.into_inner()).clone();
             match self.start(&slot.key, &bundle) {
@@ -474,9 +479,18 @@ impl Worker {
     }
 
     fn poll_isolates(&mut self, cx: &mut std::task::Context<'_>) {
-        for rt in self.live.values_mut() {
+        // An isolate a limit stopped has answered its requests with 503; it
+        // goes now, and the deployment's next request starts a fresh one.
+        self.live.retain(|key, rt| {
             let _ = rt.poll_event_loop(cx);
-        }
+            match rt.poisoned_by() {
+                Some(limit) => {
+                    stopped_by_limit(key, limit);
+                    false
+                }
+                None => true,
+            }
+        });
         // A replaced isolate goes once its requests have answered in full
         // (or nothing is left for it to do).
         self.retiring.retain_mut(|rt| {
@@ -484,6 +498,17 @@ impl Worker {
             !idle && rt.open_requests() > 0
         });
     }
+}
+
+/// Logs and counts an isolate a limit stopped; it is dropped, and the
+/// deployment's next request on this thread starts a fresh one.
+fn stopped_by_limit(deployment: &str, limit: Limit) {
+    tracing::warn!(
+        deployment,
+        limit = limit.as_str(),
+        "isolate stopped by a limit; replacing it"
+    );
+    crate::metrics::record_isolate_stopped(limit.as_str());
 }
 
 /// A worker thread's loop: jobs from other threads, and the event loops of
@@ -632,6 +657,31 @@ mod tests {
         let (rx, _g) = pool.dispatch(&key, request()).unwrap();
         assert_eq!(text(rx.await.unwrap()), "v5");
         assert!(seen.len() >= 2, "requests ran on several versions: {seen:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_isolate_stopped_by_a_limit_is_replaced() {
+        let (pool, _joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
+        let key: Arc<str> = "spin".into();
+        let code = "let served = 0;\n\
+            export default { fetch(req) { \
+                served++; \
+                if (new URL(req.url).pathname === '/spin') for (;;) {} \
+                return new Response('served ' + served); } };";
+        pool.load(key.clone(), Arc::new(Bundle::single("s.js", code)))
+            .await
+            .unwrap();
+        let (rx, _g) = pool.dispatch(&key, request()).unwrap();
+        assert_eq!(text(rx.await.unwrap()), "served 1");
+        let mut spin = request();
+        spin.url = "http://t.localhost/spin".into();
+        let (rx, _g) = pool.dispatch(&key, spin).unwrap();
+        let resp = rx.await.unwrap();
+        assert_eq!(resp.status, 503);
+        assert_eq!(text(resp), "outpost: cpu limit exceeded");
+        // A fresh isolate (its module state starts over) serves the next one.
+        let (rx, _g) = pool.dispatch(&key, request()).unwrap();
+        assert_eq!(text(rx.await.unwrap()), "served 1");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

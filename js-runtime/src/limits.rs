@@ -1,0 +1,613 @@
+//! Per-request limits: CPU time, heap and wall-clock time.
+//!
+//! Each isolate has a [`Meter`] shared with one watchdog thread per process.
+//! While JS runs on an isolate (a *slice*: a dispatch, a timer, a landed
+//! host call and the promise continuations it triggers) the meter holds the
+//! slice's start on the isolate thread's CPU clock and how much CPU it may
+//! use — the least any unanswered request has left, and never more than one
+//! request's limit. A slice's CPU time is charged to every request still
+//! waiting for its response head. The watchdog reads that thread's clock
+//! every [`TICK`] and calls `terminate_execution` on an isolate over budget
+//! or past a request's wall-clock deadline. The heap limit's near-limit
+//! callback grants headroom (the process never aborts) and asks the
+//! watchdog to terminate. A terminated runtime answers its open requests
+//! with 503 and reports itself poisoned; its owner replaces it.
+//!
+//! The watchdog also wakes an event loop whose requests are merely waiting
+//! when their wall-clock deadline passes, so the runtime answers them.
+
+use std::ffi::c_void;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::Waker;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use futures::task::AtomicWaker;
+
+/// How often the watchdog looks at isolates running JS.
+const TICK: Duration = Duration::from_millis(1);
+
+/// CPU time evaluating a bundle's modules may take (Workers allow 1 s too).
+pub(crate) const STARTUP_CPU_LIMIT: Duration = Duration::from_secs(1);
+
+/// Heap granted past the limit while termination lands, at least.
+const MIN_HEADROOM: usize = 16 << 20;
+
+/// Which limit stopped a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// The request's JS used more CPU time than `RuntimeOptions::cpu_limit`.
+    Cpu,
+    /// The isolate's heap reached `RuntimeOptions::max_heap_bytes`.
+    Memory,
+    /// The request was still open after `RuntimeOptions::wall_limit`.
+    WallClock,
+}
+
+impl Limit {
+    /// `cpu`, `memory` or `wall-clock`, as logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::Cpu => "cpu",
+            Limit::Memory => "memory",
+            Limit::WallClock => "wall-clock",
+        }
+    }
+
+    /// The body of the 503 the runtime answers with.
+    pub(crate) fn response_body(self) -> &'static str {
+        match self {
+            Limit::Cpu => "outpost: cpu limit exceeded",
+            Limit::Memory => "outpost: memory limit exceeded",
+            Limit::WallClock => "outpost: wall-clock limit exceeded",
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} limit exceeded", self.as_str())
+    }
+}
+
+/// JS running on the isolate now.
+struct Slice {
+    /// The isolate thread's CPU clock when the slice began.
+    cpu_start: Duration,
+    /// CPU the slice may use before the isolate is terminated.
+    cpu_budget: Duration,
+    /// The earliest wall-clock deadline of the requests open now.
+    wall_deadline: Option<Instant>,
+}
+
+#[derive(Default)]
+struct MeterState {
+    slice: Option<Slice>,
+    /// Earliest wall-clock deadline of open requests: the watchdog wakes the
+    /// event loop then.
+    wall_deadline: Option<Instant>,
+    /// The limit that stopped the isolate.
+    tripped: Option<Limit>,
+    /// Tripped on the isolate's own thread (heap callback): the watchdog
+    /// still has to terminate it.
+    terminate: bool,
+}
+
+/// An isolate's limits as its thread, the watchdog and the heap callback
+/// share them.
+pub(crate) struct Meter {
+    handle: v8::IsolateHandle,
+    /// The CPU clock of the thread the isolate lives on.
+    clock: libc::clockid_t,
+    state: Mutex<MeterState>,
+    /// The event loop to wake when a wall-clock deadline passes.
+    waker: AtomicWaker,
+}
+
+impl Meter {
+    /// A meter for `isolate`, which lives on the calling thread, watched by
+    /// the process's watchdog from now on.
+    pub(crate) fn new(isolate: &v8::Isolate) -> Arc<Meter> {
+        let meter = Arc::new(Meter {
+            handle: isolate.thread_safe_handle(),
+            clock: current_thread_clock(),
+            state: Mutex::default(),
+            waker: AtomicWaker::new(),
+        });
+        watchdog()
+            .meters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::downgrade(&meter));
+        meter
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MeterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// JS is about to run: it may use `cpu_budget` of CPU and run until
+    /// `wall_deadline`. Returns the thread's CPU clock, for [`Meter::end`].
+    pub(crate) fn begin(&self, cpu_budget: Duration, wall_deadline: Option<Instant>) -> Duration {
+        let cpu_start = own_thread_cpu();
+        self.lock().slice = Some(Slice {
+            cpu_start,
+            cpu_budget,
+            wall_deadline,
+        });
+        let dog = watchdog();
+        dog.running.fetch_add(1, Ordering::SeqCst);
+        dog.activity.fetch_add(1, Ordering::Relaxed);
+        // While JS keeps running the watchdog ticks on its own; it is woken
+        // only from its idle sleep, not on every entry into JS.
+        dog.wake_if_asleep();
+        cpu_start
+    }
+
+    /// JS has returned: the CPU time used since [`Meter::begin`].
+    pub(crate) fn end(&self, cpu_start: Duration) -> Duration {
+        self.lock().slice = None;
+        watchdog().running.fetch_sub(1, Ordering::SeqCst);
+        own_thread_cpu().saturating_sub(cpu_start)
+    }
+
+    /// The limit that stopped the isolate, if one did.
+    pub(crate) fn tripped(&self) -> Option<Limit> {
+        self.lock().tripped
+    }
+
+    /// Records that `limit` stopped the isolate (JS of its is not running).
+    pub(crate) fn trip(&self, limit: Limit) {
+        self.lock().tripped.get_or_insert(limit);
+    }
+
+    /// When the earliest open request's wall-clock time runs out.
+    pub(crate) fn set_wall_deadline(&self, at: Option<Instant>) {
+        let earlier = {
+            let mut st = self.lock();
+            let earlier = at.is_some_and(|at| st.wall_deadline.is_none_or(|d| at < d));
+            st.wall_deadline = at;
+            earlier
+        };
+        if earlier {
+            watchdog().wake_if_asleep();
+        }
+    }
+
+    /// The event loop to wake when a deadline passes.
+    pub(crate) fn register_waker(&self, waker: &Waker) {
+        self.waker.register(waker);
+    }
+
+    /// The watchdog's look at this isolate: whether JS is running (look again
+    /// in a tick), and the next wall-clock deadline to wake up for.
+    fn check(&self, now: Instant) -> (bool, Option<Instant>) {
+        let mut terminate = false;
+        let mut wake = false;
+        let mut running = false;
+        let mut next = None;
+        {
+            let mut st = self.lock();
+            if st.tripped.is_none()
+                && let Some(slice) = &st.slice
+            {
+                let used = thread_cpu(self.clock).map(|c| c.saturating_sub(slice.cpu_start));
+                if used.is_some_and(|u| u > slice.cpu_budget) {
+                    st.tripped = Some(Limit::Cpu);
+                    terminate = true;
+                } else if slice.wall_deadline.is_some_and(|d| d <= now) {
+                    st.tripped = Some(Limit::WallClock);
+                    terminate = true;
+                } else {
+                    running = true;
+                }
+            }
+            if std::mem::take(&mut st.terminate) {
+                terminate = true;
+            }
+            match st.wall_deadline {
+                Some(d) if d <= now => {
+                    st.wall_deadline = None;
+                    wake = true;
+                }
+                d => next = d,
+            }
+        }
+        // Outside the lock: the isolate thread may be waiting for it.
+        if terminate {
+            self.handle.terminate_execution();
+            wake = true;
+        }
+        if wake {
+            self.waker.wake();
+        }
+        (running, next)
+    }
+}
+
+/// V8's near-heap-limit callback: the isolate is out of heap. Grants
+/// headroom so V8 does not abort the process, and asks the watchdog to
+/// terminate the isolate.
+///
+/// # Safety
+///
+/// `data` is the isolate's [`Meter`], alive as long as the isolate.
+pub(crate) unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, initial: usize) -> usize {
+    // SAFETY: the runtime registers its meter, which it drops only after
+    // the isolate.
+    let meter = unsafe { &*(data as *const Meter) };
+    {
+        let mut st = meter.lock();
+        if st.tripped.is_none() {
+            st.tripped = Some(Limit::Memory);
+            st.terminate = true;
+        }
+    }
+    watchdog().thread.unpark();
+    current.saturating_add(initial.max(MIN_HEADROOM))
+}
+
+/// The process's watchdog thread and the isolates it watches.
+struct Watchdog {
+    meters: Mutex<Vec<Weak<Meter>>>,
+    /// Slices running now, over all isolates.
+    running: AtomicUsize,
+    /// Entries into JS so far (any isolate): activity keeps the watchdog
+    /// ticking for a while instead of being woken per entry.
+    activity: AtomicU64,
+    /// The watchdog sleeps until woken or until a wall-clock deadline.
+    asleep: AtomicBool,
+    thread: Thread,
+}
+
+impl Watchdog {
+    fn wake_if_asleep(&self) {
+        if self.asleep.swap(false, Ordering::SeqCst) {
+            self.thread.unpark();
+        }
+    }
+}
+
+/// How long the watchdog keeps ticking after the last entry into JS before
+/// it sleeps until woken.
+const IDLE_GRACE: Duration = Duration::from_millis(200);
+
+fn watchdog() -> &'static Watchdog {
+    static WATCHDOG: OnceLock<Watchdog> = OnceLock::new();
+    WATCHDOG.get_or_init(|| {
+        let thread = std::thread::Builder::new()
+            .name("outpost-watchdog".into())
+            .spawn(|| watch(watchdog()))
+            .expect("spawning the limits watchdog thread");
+        Watchdog {
+            meters: Mutex::default(),
+            running: AtomicUsize::new(0),
+            activity: AtomicU64::new(0),
+            asleep: AtomicBool::new(false),
+            thread: thread.thread().clone(),
+        }
+    })
+}
+
+fn watch(dog: &Watchdog) -> ! {
+    let mut last_activity = u64::MAX;
+    let mut active_until = Instant::now();
+    loop {
+        let now = Instant::now();
+        let meters: Vec<Arc<Meter>> = {
+            let mut meters = dog.meters.lock().unwrap_or_else(|e| e.into_inner());
+            meters.retain(|m| m.strong_count() > 0);
+            meters.iter().filter_map(Weak::upgrade).collect()
+        };
+        let mut running = false;
+        let mut next: Option<Instant> = None;
+        for meter in &meters {
+            let (r, n) = meter.check(now);
+            running |= r;
+            next = match (next, n) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        drop(meters);
+        let activity = dog.activity.load(Ordering::Relaxed);
+        if activity != last_activity {
+            last_activity = activity;
+            active_until = now + IDLE_GRACE;
+        }
+        if running || dog.running.load(Ordering::SeqCst) > 0 || now < active_until {
+            std::thread::park_timeout(TICK);
+            continue;
+        }
+        // Idle: sleep until a deadline or until JS runs again. `asleep` is
+        // set before `running` is read again, so an entry either sees it
+        // (and unparks) or is seen here.
+        dog.asleep.store(true, Ordering::SeqCst);
+        if dog.running.load(Ordering::SeqCst) > 0 {
+            dog.asleep.store(false, Ordering::SeqCst);
+            continue;
+        }
+        match next {
+            Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
+            None => std::thread::park(),
+        }
+        dog.asleep.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The CPU clock of the calling thread, readable from other threads.
+fn current_thread_clock() -> libc::clockid_t {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `pthread_self` is always valid; `clock` is a valid out pointer.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    if rc == 0 {
+        clock
+    } else {
+        // Unreachable on Linux; fall back to a clock that reads as CPU time
+        // of whichever thread reads it, so limits are merely not enforced.
+        libc::CLOCK_THREAD_CPUTIME_ID
+    }
+}
+
+/// CPU time of `clock`, or `None` when it cannot be read (its thread is
+/// gone).
+fn thread_cpu(clock: libc::clockid_t) -> Option<Duration> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out pointer; a stale clock id only fails.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+/// CPU time of the calling thread.
+fn own_thread_cpu() -> Duration {
+    thread_cpu(libc::CLOCK_THREAD_CPUTIME_ID).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+    use std::time::{Duration, Instant};
+
+    use crate::{Body, Bundle, FullResponse, HttpRequest, Runtime, RuntimeOptions, StdHost};
+
+    fn get() -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            url: "http://limits.test/".into(),
+            headers: vec![],
+            body: Body::Empty,
+        }
+    }
+
+    /// Limits small enough for tests; CPU generous enough for a loaded machine.
+    fn options() -> RuntimeOptions {
+        RuntimeOptions {
+            max_heap_bytes: 0,
+            cpu_limit: Duration::from_millis(30),
+            wall_limit: Duration::from_secs(10),
+        }
+    }
+
+    fn runtime(code: &str, options: RuntimeOptions) -> Runtime {
+        Runtime::new(&Bundle::single("main.js", code), Rc::new(StdHost), options).expect("the module loads")
+    }
+
+    fn call(rt: &mut Runtime) -> FullResponse {
+        rt.call(get()).expect("a response")
+    }
+
+    const HELLO: &str = "export default { fetch() { return new Response('hello'); } };";
+
+    /// Replaces a poisoned runtime, as the node's worker does.
+    fn replace_if_poisoned(rt: &mut Runtime, code: &str, options: RuntimeOptions) {
+        if rt.is_poisoned() {
+            *rt = runtime(code, options);
+        }
+    }
+
+    #[test]
+    fn a_busy_loop_answers_503_and_a_fresh_runtime_serves_the_next_request() {
+        let code = "export default { fetch(req) { \
+            if (new URL(req.url).pathname === '/') for (;;) {} \
+            return new Response('fine'); } };";
+        let mut rt = runtime(code, options());
+        let started = Instant::now();
+        let resp = call(&mut rt);
+        assert_eq!(resp.status, 503);
+        assert_eq!(resp.text(), "outpost: cpu limit exceeded");
+        assert!(started.elapsed() < Duration::from_secs(5), "stopped promptly");
+        assert!(rt.is_poisoned());
+        assert_eq!(rt.poisoned_by(), Some(super::Limit::Cpu));
+        // A poisoned runtime answers without running JS.
+        let mut req = get();
+        req.url = "http://limits.test/ok".into();
+        assert_eq!(rt.call(req).unwrap().status, 503);
+        replace_if_poisoned(&mut rt, code, options());
+        let mut req = get();
+        req.url = "http://limits.test/ok".into();
+        let resp = rt.call(req).unwrap();
+        assert_eq!((resp.status, resp.text().as_str()), (200, "fine"));
+    }
+
+    #[test]
+    fn a_neighbour_on_the_same_thread_is_unharmed() {
+        let mut good = runtime(HELLO, options());
+        let mut bad = runtime("export default { fetch() { for (;;) {} } };", options());
+        assert_eq!(call(&mut bad).status, 503);
+        assert!(!good.is_poisoned());
+        let resp = call(&mut good);
+        assert_eq!((resp.status, resp.text().as_str()), (200, "hello"));
+    }
+
+    #[test]
+    fn a_promise_chain_loop_is_stopped() {
+        let microtasks = "export default { async fetch() { for (;;) await null; } };";
+        let resp = call(&mut runtime(microtasks, options()));
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (503, "outpost: cpu limit exceeded")
+        );
+
+        let chained = "function spin() { return Promise.resolve().then(spin); }\n\
+            export default { fetch() { spin(); return new Promise(() => {}); } };";
+        let resp = call(&mut runtime(chained, options()));
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (503, "outpost: cpu limit exceeded")
+        );
+    }
+
+    #[test]
+    fn cpu_adds_up_over_timer_callbacks() {
+        // Each callback is short; together they exceed the budget.
+        let code = "export default { fetch() { return new Promise(() => { \
+            const tick = () => { const end = Date.now() + 2; while (Date.now() < end) {} setTimeout(tick, 0); }; \
+            tick(); }); } };";
+        let resp = call(&mut runtime(code, options()));
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (503, "outpost: cpu limit exceeded")
+        );
+    }
+
+    #[test]
+    fn a_memory_bomb_answers_503_and_the_process_lives() {
+        let options = RuntimeOptions {
+            max_heap_bytes: 32 << 20,
+            cpu_limit: Duration::from_secs(20),
+            ..options()
+        };
+        let code = "export default { fetch() { const a = []; for (;;) a.push(new Array(1e6).fill(1)); } };";
+        let mut rt = runtime(code, options.clone());
+        let resp = call(&mut rt);
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (503, "outpost: memory limit exceeded")
+        );
+        assert!(rt.is_poisoned());
+        drop(rt);
+        let resp = call(&mut runtime(HELLO, options));
+        assert_eq!((resp.status, resp.text().as_str()), (200, "hello"));
+    }
+
+    #[test]
+    fn deep_recursion_is_a_range_error_the_handler_catches() {
+        let code = "function down(n) { return down(n + 1) + 1; }\n\
+            export default { fetch() { \
+                try { down(0); return new Response('no'); } \
+                catch (e) { return new Response(e.constructor.name); } } };";
+        let mut rt = runtime(code, RuntimeOptions::default());
+        let resp = call(&mut rt);
+        assert_eq!((resp.status, resp.text().as_str()), (200, "RangeError"));
+        assert!(!rt.is_poisoned());
+    }
+
+    #[test]
+    fn a_request_that_never_settles_hits_the_wall_clock_limit() {
+        let options = RuntimeOptions {
+            wall_limit: Duration::from_millis(150),
+            ..options()
+        };
+        let code = "export default { fetch(req) { \
+            if (new URL(req.url).pathname === '/') return new Promise(() => {}); \
+            return new Response('fine'); } };";
+        let mut rt = runtime(code, options);
+        let started = Instant::now();
+        let resp = call(&mut rt);
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (503, "outpost: wall-clock limit exceeded")
+        );
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "answered before the stall grace"
+        );
+        // Merely waiting: the isolate goes on serving.
+        assert!(!rt.is_poisoned());
+        let mut req = get();
+        req.url = "http://limits.test/ok".into();
+        assert_eq!(rt.call(req).unwrap().text(), "fine");
+    }
+
+    #[test]
+    fn an_expired_request_does_not_stop_its_neighbour() {
+        let options = RuntimeOptions {
+            wall_limit: Duration::from_millis(100),
+            ..options()
+        };
+        let code = "export default { fetch(req) { \
+            if (new URL(req.url).pathname === '/') return new Promise(() => {}); \
+            return new Response('fine'); } };";
+        let mut rt = runtime(code, options);
+        let (tx, mut waiting) = futures::channel::oneshot::channel();
+        rt.dispatch(get(), tx);
+        // Its deadline passes while nobody polls the event loop.
+        std::thread::sleep(Duration::from_millis(150));
+        let mut req = get();
+        req.url = "http://limits.test/ok".into();
+        let resp = rt.call(req).unwrap();
+        assert_eq!((resp.status, resp.text().as_str()), (200, "fine"));
+        let expired = waiting.try_recv().unwrap().expect("answered");
+        assert_eq!(expired.status, 503);
+        match expired.body {
+            crate::Body::Full(b) => assert_eq!(&b[..], b"outpost: wall-clock limit exceeded"),
+            other => panic!("unexpected body {other:?}"),
+        }
+        assert!(!rt.is_poisoned());
+    }
+
+    #[test]
+    fn a_streamed_body_may_outlive_the_wall_clock_limit() {
+        let options = RuntimeOptions {
+            wall_limit: Duration::from_millis(100),
+            ..options()
+        };
+        let code = "export default { fetch() { \
+            let n = 0; \
+            const body = new ReadableStream({ async pull(c) { \
+                await new Promise(r => setTimeout(r, 50)); \
+                if (++n > 4) c.close(); else c.enqueue(new TextEncoder().encode(String(n))); } }); \
+            return new Response(body); } };";
+        let resp = call(&mut runtime(code, options));
+        assert_eq!((resp.status, resp.text().as_str()), (200, "1234"));
+    }
+
+    #[test]
+    fn busy_js_past_the_wall_clock_limit_is_terminated() {
+        let options = RuntimeOptions {
+            cpu_limit: Duration::from_secs(20),
+            wall_limit: Duration::from_millis(100),
+            ..options()
+        };
+        let mut rt = runtime("export default { fetch() { for (;;) {} } };", options);
+        let resp = call(&mut rt);
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (503, "outpost: wall-clock limit exceeded")
+        );
+        assert!(rt.is_poisoned());
+    }
+
+    #[test]
+    fn an_endless_top_level_loop_fails_the_load() {
+        let code = "for (;;) {}\nexport default { fetch() { return new Response('no'); } };";
+        let err = Runtime::new(&Bundle::single("main.js", code), Rc::new(StdHost), options())
+            .err()
+            .expect("the load fails");
+        assert!(matches!(err, crate::LoadError::Limit(super::Limit::Cpu)), "{err}");
+    }
+
+    #[test]
+    fn code_generation_from_strings_is_an_eval_error() {
+        let code = "export default { fetch() { \
+            const out = []; \
+            try { eval('1'); out.push('eval ran'); } catch (e) { out.push(e.constructor.name); } \
+            try { new Function('return 1')(); out.push('Function ran'); } catch (e) { out.push(e.constructor.name); } \
+            return new Response(out.join(' ')); } };";
+        let resp = call(&mut runtime(code, options()));
+        assert_eq!((resp.status, resp.text().as_str()), (200, "EvalError EvalError"));
+    }
+}
