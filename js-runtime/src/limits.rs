@@ -3,12 +3,15 @@
 //! Each isolate has a [`Meter`] shared with one watchdog thread per process.
 //! While JS runs on an isolate (a *slice*: a dispatch, a timer, a landed
 //! host call and the promise continuations it triggers) the meter holds the
-//! slice's start on the isolate thread's CPU clock and how much CPU it may
-//! use — the least any unanswered request has left, and never more than one
-//! request's limit. A slice's CPU time is charged to every request still
-//! waiting for its response head. The watchdog reads that thread's clock
-//! every [`TICK`] and calls `terminate_execution` on an isolate over budget
-//! or past a request's wall-clock deadline. The heap limit's near-limit
+//! slice's start and how much CPU it may use — the least any unanswered
+//! request has left, and never more than one request's limit. A slice's time
+//! is charged to every request still waiting for its response head. The
+//! isolate thread reads only the monotonic clock (vDSO, no syscall) at a
+//! slice's start and end: most slices last microseconds. The watchdog ticks
+//! every [`TICK`] while JS is active; the first time it sees a slice still
+//! running it reads that thread's CPU clock, and from then on charges the
+//! slice by CPU time, calling `terminate_execution` on an isolate over
+//! budget or past a request's wall-clock deadline. The heap limit's near-limit
 //! callback grants headroom (the process never aborts) and asks the
 //! watchdog to terminate. A terminated runtime answers its open requests
 //! with 503 and reports itself poisoned; its owner replaces it.
@@ -74,8 +77,11 @@ impl fmt::Display for Limit {
 
 /// JS running on the isolate now.
 struct Slice {
-    /// The isolate thread's CPU clock when the slice began.
+    /// When the slice began, on the monotonic clock ([`mono_now`]).
     cpu_start: Duration,
+    /// The thread's CPU clock and the monotonic clock when the watchdog
+    /// first saw this slice running; from then on it is charged by CPU.
+    cpu_seen: Option<(Duration, Duration)>,
     /// CPU the slice may use before the isolate is terminated.
     cpu_budget: Duration,
     /// The earliest wall-clock deadline of the requests open now.
@@ -131,9 +137,12 @@ impl Meter {
     /// JS is about to run: it may use `cpu_budget` of CPU and run until
     /// `wall_deadline`. Returns the thread's CPU clock, for [`Meter::end`].
     pub(crate) fn begin(&self, cpu_budget: Duration, wall_deadline: Option<Instant>) -> Duration {
-        let cpu_start = own_thread_cpu();
+        // The monotonic clock is read here (vDSO, no syscall); the thread's
+        // CPU clock is read by the watchdog for slices that run long.
+        let cpu_start = mono_now();
         self.lock().slice = Some(Slice {
             cpu_start,
+            cpu_seen: None,
             cpu_budget,
             wall_deadline,
         });
@@ -146,11 +155,11 @@ impl Meter {
         cpu_start
     }
 
-    /// JS has returned: the CPU time used since [`Meter::begin`].
+    /// JS has returned: the time used since [`Meter::begin`].
     pub(crate) fn end(&self, cpu_start: Duration) -> Duration {
         self.lock().slice = None;
         watchdog().running.fetch_sub(1, Ordering::SeqCst);
-        own_thread_cpu().saturating_sub(cpu_start)
+        mono_now().saturating_sub(cpu_start)
     }
 
     /// The limit that stopped the isolate, if one did.
@@ -191,9 +200,20 @@ impl Meter {
         {
             let mut st = self.lock();
             if st.tripped.is_none()
-                && let Some(slice) = &st.slice
+                && let Some(slice) = &mut st.slice
             {
-                let used = thread_cpu(self.clock).map(|c| c.saturating_sub(slice.cpu_start));
+                // Until the watchdog first sees the slice, its time counts
+                // as elapsed time; after that, as the thread's CPU time.
+                let used = match slice.cpu_seen {
+                    None => {
+                        let mono = mono_now();
+                        slice.cpu_seen = thread_cpu(self.clock).map(|cpu| (cpu, mono));
+                        Some(mono.saturating_sub(slice.cpu_start))
+                    }
+                    Some((cpu0, mono0)) => {
+                        thread_cpu(self.clock).map(|c| c.saturating_sub(cpu0) + mono0.saturating_sub(slice.cpu_start))
+                    }
+                };
                 if used.is_some_and(|u| u > slice.cpu_budget) {
                     st.tripped = Some(Limit::Cpu);
                     terminate = true;
@@ -360,9 +380,10 @@ fn thread_cpu(clock: libc::clockid_t) -> Option<Duration> {
     (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
-/// CPU time of the calling thread.
-fn own_thread_cpu() -> Duration {
-    thread_cpu(libc::CLOCK_THREAD_CPUTIME_ID).unwrap_or_default()
+/// Time since the process's first reading, on the monotonic clock.
+fn mono_now() -> Duration {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed()
 }
 
 #[cfg(test)]

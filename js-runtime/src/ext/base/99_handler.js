@@ -138,15 +138,15 @@ function fail(id, err) {
   ops.op_respond_error(id);
 }
 
-function respond(id, response) {
+function respond(id, response, request) {
   try {
-    respondOrThrow(id, response);
+    respondOrThrow(id, response, request);
   } catch (e) {
     fail(id, e);
   }
 }
 
-function respondOrThrow(id, response) {
+function respondOrThrow(id, response, request) {
   const fetchInternals = internals.fetch;
   if (!fetchInternals.isResponse(response)) {
     const got = response === null ? "null" : typeof response === "object" ? (response.constructor?.name ?? "object") : typeof response;
@@ -158,6 +158,7 @@ function respondOrThrow(id, response) {
   const body = fetchInternals.responseBodyForNative(response);
   if (body !== null && typeof body === "object" && !ArrayBuffer.isView(body)) {
     ops.op_respond(id, status, headers, true);
+    inflight.set(id, request);
     pump(id, body);
   } else {
     inflight.delete(id);
@@ -196,18 +197,20 @@ async function pump(id, stream) {
 
 function dispatch(id, method, url, headerList, body) {
   let result;
+  let request;
   try {
-    const request = internals.fetch.createRequest(method, url, headerList, body);
-    inflight.set(id, request);
+    request = internals.fetch.createRequest(method, url, headerList, body);
     result = handler(request, new ExecutionContext(internals));
   } catch (e) {
     fail(id, e);
     return;
   }
   if (result !== null && typeof result === "object" && typeof result.then === "function") {
-    result.then((r) => respond(id, r), (e) => fail(id, e));
+    // Only a request still open after this call can see its client leave.
+    inflight.set(id, request);
+    result.then((r) => respond(id, r, request), (e) => fail(id, e));
   } else {
-    respond(id, result);
+    respond(id, result, request);
   }
 }
 
