@@ -101,3 +101,27 @@ fn exceptions_answer_500_without_leaking_the_stack() {
         "a used body is reported: {log}"
     );
 }
+
+#[test]
+fn a_runaway_handler_is_stopped_and_the_next_request_is_served() {
+    let dir = TempDir::new("loop");
+    let f = dir.write(
+        "index.js",
+        r#"let served = 0;
+        export default { fetch(req) {
+            served++;
+            if (new URL(req.url).pathname === "/loop") for (;;) {}
+            if (new URL(req.url).pathname === "/eval") return new Response(String(eval("1 + 1")));
+            return new Response("served " + served);
+        } };"#,
+    );
+    let mut op = Outpost::dev(&f, &[]);
+    let r = op.get("localhost", "/loop");
+    assert_eq!((r.status, r.text().as_str()), (503, "outpost: cpu limit exceeded"));
+    // A fresh isolate: module state starts over.
+    assert_eq!(op.get("localhost", "/").text(), "served 1");
+    assert_eq!(op.get("localhost", "/eval").status, 500, "eval is refused");
+    op.signal_and_wait("TERM", Duration::from_secs(20));
+    let log = op.stderr_text();
+    assert!(log.contains("EvalError"), "{log}");
+}
