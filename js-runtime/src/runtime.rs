@@ -20,6 +20,12 @@ use crate::limits::{Limit, Meter};
 use crate::ops::ResourceTable;
 use crate::{ext, module_loader, snapshot};
 
+mod call;
+mod metering;
+
+pub use call::FullResponse;
+use metering::nonzero_or;
+
 /// Settings of one runtime: the limits its requests run under.
 ///
 /// A request over its CPU or heap limit stops the whole isolate: every
@@ -74,10 +80,10 @@ struct Usage {
 }
 
 /// Capacity of a streamed response's chunk channel before JS waits.
-const RESPONSE_CHUNKS_IN_FLIGHT: usize = 8;
+pub(crate) const RESPONSE_CHUNKS_IN_FLIGHT: usize = 8;
 
 /// Where a handler's answer to request `id` goes.
-enum ResponseSlot {
+pub(crate) enum ResponseSlot {
     /// Waiting for the status and headers.
     Head(oneshot::Sender<HttpResponse>),
     /// Head sent; body chunks go here.
@@ -99,18 +105,18 @@ pub(crate) struct State {
     tasks: std::sync::Arc<crate::platform::TaskQueue>,
     pub(crate) resources: ResourceTable,
     pub(crate) time_origin: Instant,
-    responses: HashMap<u32, ResponseSlot>,
+    pub(crate) responses: HashMap<u32, ResponseSlot>,
     next_request: u32,
-    timers: BTreeMap<(Instant, u32), ()>,
-    timer_deadlines: HashMap<u32, Instant>,
+    pub(crate) timers: BTreeMap<(Instant, u32), ()>,
+    pub(crate) timer_deadlines: HashMap<u32, Instant>,
     sleep: Option<(Instant, LocalFuture<()>)>,
     pending: FuturesUnordered<LocalFuture<(u32, AsyncResult)>>,
     promises: HashMap<u32, v8::Global<v8::PromiseResolver>>,
-    next_promise: u32,
+    pub(crate) next_promise: u32,
     /// Native body streams JS reads with `op_body_read`; reads of one
     /// stream are served in order (the lock), even when several are pending.
-    body_streams: HashMap<u32, SharedStream>,
-    unhandled: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
+    pub(crate) body_streams: HashMap<u32, SharedStream>,
+    pub(crate) unhandled: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
 }
 
 impl State {
@@ -140,7 +146,7 @@ impl State {
     }
 }
 
-type SharedStream = Rc<futures::lock::Mutex<crate::host::BodyStream>>;
+pub(crate) type SharedStream = Rc<futures::lock::Mutex<crate::host::BodyStream>>;
 
 struct Hooks {
     dispatch: v8::Global<v8::Function>,
@@ -384,123 +390,6 @@ impl Runtime {
         }
         self.end_js(slice);
         self.report_unhandled();
-    }
-
-    /// Whether a limit stopped this runtime's isolate. Its open requests
-    /// have answered 503; it runs no more JS and should be replaced.
-    pub fn is_poisoned(&self) -> bool {
-        self.poisoned.is_some()
-    }
-
-    /// The limit that stopped this runtime's isolate, if one did.
-    pub fn poisoned_by(&self) -> Option<Limit> {
-        self.poisoned
-    }
-
-    /// JS is about to run: the watchdog may stop it once it has used what
-    /// the open request with the least CPU left has left, or once an open
-    /// request's wall-clock time is up. Returns the slice's start.
-    fn begin_js(&mut self) -> Duration {
-        // A request whose time ran out while no JS ran is answered alone,
-        // not by stopping the JS about to run.
-        self.answer_expired();
-        let mut budget = self.cpu_limit;
-        for u in self.usage.values() {
-            budget = budget.min(self.cpu_limit.saturating_sub(u.cpu));
-        }
-        self.meter.begin(budget, self.next_wall)
-    }
-
-    /// JS has returned: charges its CPU time to every open request and
-    /// answers them all when a limit stopped the isolate.
-    fn end_js(&mut self, slice: Duration) {
-        let used = self.meter.end(slice);
-        for u in self.usage.values_mut() {
-            u.cpu += used;
-        }
-        self.forget_closed_requests();
-        if let Some(limit) = self.meter.tripped() {
-            self.poison(limit);
-        } else if self.usage.values().any(|u| u.cpu > self.cpu_limit) {
-            // Over budget by less than the watchdog's tick.
-            self.meter.trip(Limit::Cpu);
-            self.poison(Limit::Cpu);
-        }
-    }
-
-    /// Drops the usage of requests whose response head has gone (the
-    /// limits cover a request until then), and tells the watchdog the next
-    /// wall-clock deadline.
-    fn forget_closed_requests(&mut self) {
-        {
-            let st = self.state.borrow();
-            self.usage
-                .retain(|id, _| matches!(st.responses.get(id), Some(ResponseSlot::Head(_))));
-        }
-        let next = self.usage.values().map(|u| u.started + self.wall_limit).min();
-        if next != self.next_wall {
-            self.next_wall = next;
-            self.meter.set_wall_deadline(next);
-        }
-    }
-
-    /// Answers the requests open past their wall-clock limit with 503; the
-    /// event loop aborts their signals next. Their isolate goes on serving.
-    fn answer_expired(&mut self) {
-        let now = Instant::now();
-        if self.next_wall.is_none_or(|at| at > now) {
-            return;
-        }
-        let expired: Vec<u32> = self
-            .usage
-            .iter()
-            .filter(|(_, u)| u.started + self.wall_limit <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for &id in &expired {
-            let slot = self.state.borrow_mut().responses.remove(&id);
-            answer_limit(slot, Limit::WallClock);
-        }
-        if !expired.is_empty() {
-            self.log_limit(Limit::WallClock, expired.len());
-        }
-        self.forget_closed_requests();
-        self.expired.extend(expired);
-    }
-
-    /// A limit stopped the isolate: every open request answers 503, and no
-    /// JS runs on it again.
-    fn poison(&mut self, limit: Limit) {
-        if self.poisoned.is_some() {
-            return;
-        }
-        self.poisoned = Some(limit);
-        let slots: Vec<ResponseSlot> = self.state.borrow_mut().responses.drain().map(|(_, s)| s).collect();
-        self.log_limit(limit, slots.len());
-        for slot in slots {
-            answer_limit(Some(slot), limit);
-        }
-        self.usage.clear();
-        self.expired.clear();
-        self.next_wall = None;
-        self.meter.set_wall_deadline(None);
-        let mut st = self.state.borrow_mut();
-        st.timers.clear();
-        st.timer_deadlines.clear();
-        st.release_handles();
-    }
-
-    fn log_limit(&self, limit: Limit, requests: usize) {
-        let stopped = if limit == Limit::WallClock && self.poisoned.is_none() {
-            "request stopped"
-        } else {
-            "isolate stopped"
-        };
-        tracing::warn!(limit = limit.as_str(), requests, "{stopped}: {limit}");
-        self.state
-            .borrow()
-            .host
-            .log(LogLevel::Error, &format!("outpost: {limit}; {stopped}"));
     }
 
     /// Runs whatever is ready: landed async calls, due timers, microtasks;
@@ -783,26 +672,7 @@ impl Drop for Runtime {
     }
 }
 
-/// `value`, or `default` when it is zero.
-fn nonzero_or(value: Duration, default: Duration) -> Duration {
-    if value.is_zero() { default } else { value }
-}
-
-/// Answers a request `limit` stopped: 503 before the head, a failed body
-/// after it.
-fn answer_limit(slot: Option<ResponseSlot>, limit: Limit) {
-    match slot {
-        Some(ResponseSlot::Head(tx)) => {
-            let _ = tx.send(HttpResponse::limit_exceeded(limit));
-        }
-        Some(ResponseSlot::Streaming(mut tx)) => {
-            let _ = tx.try_send(Err(limit.response_body().to_string()));
-        }
-        None => {}
-    }
-}
-
-fn respond_internal_error(state: &Rc<RefCell<State>>, id: u32) {
+pub(crate) fn respond_internal_error(state: &Rc<RefCell<State>>, id: u32) {
     let slot = state.borrow_mut().responses.remove(&id);
     match slot {
         Some(ResponseSlot::Head(tx)) => {
@@ -977,372 +847,5 @@ extern "C" fn promise_reject_callback(msg: v8::PromiseRejectMessage) {
             st.unhandled.retain(|(p, _)| *p != promise);
         }
         _ => {}
-    }
-}
-
-// ---- ops of the runtime core (family `base`) ----
-
-pub(crate) fn op_log(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue<v8::Value>) {
-    let level = args.get(0).uint32_value(scope).unwrap_or(1);
-    let text = crate::ops::to_string(scope, args.get(1));
-    let state = crate::ops::state(scope);
-    let host = state.borrow().host.clone();
-    host.log(LogLevel::from_u32(level), &text);
-}
-
-pub(crate) fn op_now(
-    scope: &mut v8::PinScope,
-    _args: v8::FunctionCallbackArguments,
-    mut rv: v8::ReturnValue<v8::Value>,
-) {
-    let state = crate::ops::state(scope);
-    let st = state.borrow();
-    let ms = st.host.now().saturating_duration_since(st.time_origin).as_secs_f64() * 1000.0;
-    rv.set_double(ms);
-}
-
-pub(crate) fn op_time_origin(
-    scope: &mut v8::PinScope,
-    _args: v8::FunctionCallbackArguments,
-    mut rv: v8::ReturnValue<v8::Value>,
-) {
-    let state = crate::ops::state(scope);
-    let st = state.borrow();
-    let since_origin = st.host.now().saturating_duration_since(st.time_origin);
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .saturating_sub(since_origin);
-    rv.set_double(wall.as_secs_f64() * 1000.0);
-}
-
-pub(crate) fn op_timer_start(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
-) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let ms = args.get(1).number_value(scope).unwrap_or(0.0);
-    let ms = if ms.is_finite() && ms > 0.0 {
-        ms.min(2_147_483_647.0)
-    } else {
-        0.0
-    };
-    let state = crate::ops::state(scope);
-    let mut st = state.borrow_mut();
-    let at = st.host.now() + Duration::from_secs_f64(ms / 1000.0);
-    st.timers.insert((at, id), ());
-    st.timer_deadlines.insert(id, at);
-}
-
-pub(crate) fn op_timer_cancel(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
-) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let state = crate::ops::state(scope);
-    let mut st = state.borrow_mut();
-    if let Some(at) = st.timer_deadlines.remove(&id) {
-        st.timers.remove(&(at, id));
-    }
-}
-
-/// `op_respond(id, status, headersFlat, body)`: body is null, a string, bytes,
-/// or `true` for a body that follows through `op_response_chunk`.
-pub(crate) fn op_respond(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
-) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let status = args.get(1).uint32_value(scope).unwrap_or(200) as u16;
-    let headers_v = args.get(2);
-    let mut headers = Vec::new();
-    if let Ok(arr) = v8::Local::<v8::Array>::try_from(headers_v) {
-        let n = arr.length();
-        let mut i = 0;
-        while i + 1 < n {
-            let k = arr.get_index(scope, i).unwrap();
-            let v = arr.get_index(scope, i + 1).unwrap();
-            headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
-            i += 2;
-        }
-    }
-    let body_v = args.get(3);
-    let state = crate::ops::state(scope);
-    let slot = state.borrow_mut().responses.remove(&id);
-    let Some(ResponseSlot::Head(tx)) = slot else { return };
-    let body = if body_v.is_true() {
-        let (chunk_tx, chunk_rx) = mpsc::channel(RESPONSE_CHUNKS_IN_FLIGHT);
-        state
-            .borrow_mut()
-            .responses
-            .insert(id, ResponseSlot::Streaming(chunk_tx));
-        Body::Stream(chunk_rx)
-    } else if body_v.is_null_or_undefined() {
-        Body::Empty
-    } else if let Ok(s) = v8::Local::<v8::String>::try_from(body_v) {
-        Body::Full(Bytes::from(s.to_rust_string_lossy(scope)))
-    } else {
-        match crate::ops::to_bytes(body_v) {
-            Some(b) => Body::Full(Bytes::from(b)),
-            None => Body::Empty,
-        }
-    };
-    let _ = tx.send(HttpResponse { status, headers, body });
-}
-
-/// `op_respond_error(id)`: the handler failed before answering; the caller
-/// has logged why.
-pub(crate) fn op_respond_error(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
-) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let state = crate::ops::state(scope);
-    respond_internal_error(&state, id);
-}
-
-/// `op_response_chunk(id, bytes)`: `1` when the chunk was queued, `-1`
-/// when the client is gone, or — when the channel is full — a promise that
-/// resolves `true` once this chunk has been queued (`false`: client gone).
-/// JS awaits it before the next chunk, so chunks stay in order.
-pub(crate) fn op_response_chunk(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    mut rv: v8::ReturnValue<v8::Value>,
-) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let chunk = if let Ok(s) = v8::Local::<v8::String>::try_from(args.get(1)) {
-        Bytes::from(s.to_rust_string_lossy(scope))
-    } else {
-        Bytes::from(crate::ops::to_bytes(args.get(1)).unwrap_or_default())
-    };
-    let state = crate::ops::state(scope);
-    let mut st = state.borrow_mut();
-    let full = match st.responses.get_mut(&id) {
-        Some(ResponseSlot::Streaming(tx)) => match tx.try_send(Ok(chunk)) {
-            Ok(()) => return rv.set_int32(1),
-            // A clone of the sender owns a slot of its own: wait for it,
-            // then send through it.
-            Err(e) if e.is_full() => Some((tx.clone(), e.into_inner())),
-            Err(_) => None,
-        },
-        _ => None,
-    };
-    let Some((mut tx, item)) = full else {
-        st.responses.remove(&id);
-        return rv.set_int32(-1);
-    };
-    let promise = st.spawn(scope, async move {
-        use futures::SinkExt;
-        AsyncResult::ResponseReady(tx.send(item).await.is_ok())
-    });
-    rv.set(promise.into());
-}
-
-/// `op_response_end(id, error?)`: the streamed body is complete (or failed).
-pub(crate) fn op_response_end(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
-) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let error = args.get(1);
-    let state = crate::ops::state(scope);
-    let slot = state.borrow_mut().responses.remove(&id);
-    if let Some(ResponseSlot::Streaming(mut tx)) = slot
-        && !error.is_null_or_undefined()
-    {
-        let msg = crate::ops::to_string(scope, error);
-        let _ = tx.try_send(Err(msg));
-    }
-}
-
-/// `op_body_read(streamId)`: a promise of the next chunk of a native body
-/// stream (`Uint8Array`), or `null` at its end.
-pub(crate) fn op_body_read(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    mut rv: v8::ReturnValue<v8::Value>,
-) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let state = crate::ops::state(scope);
-    let mut st = state.borrow_mut();
-    let stream = st.body_streams.get(&id).cloned();
-    let owner = state.clone();
-    let promise = st.spawn(scope, async move {
-        let Some(stream) = stream else {
-            return AsyncResult::Chunk(Ok(None));
-        };
-        let next = stream.lock().await.next().await;
-        let result = match next {
-            Some(Ok(bytes)) => return AsyncResult::Chunk(Ok(Some(bytes))),
-            Some(Err(e)) => Err(e),
-            None => Ok(None),
-        };
-        // Ended: forget it (the pending-op set is not borrowed while polled).
-        owner.borrow_mut().body_streams.remove(&id);
-        AsyncResult::Chunk(result)
-    });
-    rv.set(promise.into());
-}
-
-/// `op_body_cancel(streamId)`: drops a native body stream.
-pub(crate) fn op_body_cancel(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
-) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let state = crate::ops::state(scope);
-    state.borrow_mut().body_streams.remove(&id);
-}
-
-/// `op_fetch(method, url, headersFlat, body)`: outbound fetch through the
-/// host; a promise of `[status, headersFlat, body]`.
-pub(crate) fn op_fetch(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    mut rv: v8::ReturnValue<v8::Value>,
-) {
-    let method = crate::ops::to_string(scope, args.get(0));
-    let url = crate::ops::to_string(scope, args.get(1));
-    let mut headers = Vec::new();
-    if let Ok(arr) = v8::Local::<v8::Array>::try_from(args.get(2)) {
-        let n = arr.length();
-        let mut i = 0;
-        while i + 1 < n {
-            let k = arr.get_index(scope, i).unwrap();
-            let v = arr.get_index(scope, i + 1).unwrap();
-            headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
-            i += 2;
-        }
-    }
-    let body = match crate::ops::to_bytes(args.get(3)) {
-        Some(b) => Body::Full(Bytes::from(b)),
-        None => Body::Empty,
-    };
-    let state = crate::ops::state(scope);
-    let mut st = state.borrow_mut();
-    let fut = st.host.fetch(HttpRequest {
-        method,
-        url,
-        headers,
-        body,
-    });
-    let promise = st.spawn(scope, async move { AsyncResult::Fetch(fut.await) });
-    rv.set(promise.into());
-}
-
-/// A response with its whole body read, from [`Runtime::call`].
-#[derive(Debug)]
-pub struct FullResponse {
-    /// Status code.
-    pub status: u16,
-    /// Header names (lower case) and values.
-    pub headers: Vec<(String, String)>,
-    /// The body bytes.
-    pub body: Vec<u8>,
-}
-
-impl FullResponse {
-    /// The first value of header `name`.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as (lossy) UTF-8.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-impl Runtime {
-    /// Dispatches `request` and drives the event loop on this thread until
-    /// the whole response body has arrived. For tests, tools and benchmarks;
-    /// the node drives runtimes asynchronously instead.
-    pub fn call(&mut self, request: HttpRequest) -> Result<FullResponse, String> {
-        use futures::FutureExt;
-        let (tx, mut rx) = oneshot::channel();
-        self.dispatch(request, tx);
-        // An idle event loop may still be waiting on V8 itself (an async
-        // WebAssembly compile), so idleness only fails the call after a
-        // grace period without any progress.
-        let mut stall = Stall::default();
-        let response = futures::executor::block_on(futures::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = rx.poll_unpin(cx) {
-                return Poll::Ready(r.ok());
-            }
-            match self.poll_event_loop(cx) {
-                Poll::Ready(()) if stall.expired(cx) => Poll::Ready(None),
-                _ => Poll::Pending,
-            }
-        }))
-        .ok_or_else(|| "the handler never produced a response".to_string())?;
-        let body = match response.body {
-            Body::Empty => Vec::new(),
-            Body::Full(b) => b.to_vec(),
-            Body::Stream(mut stream) => {
-                let mut out = Vec::new();
-                let mut stall = Stall::default();
-                futures::executor::block_on(futures::future::poll_fn(|cx| {
-                    loop {
-                        match stream.poll_next_unpin(cx) {
-                            Poll::Ready(Some(Ok(chunk))) => out.extend_from_slice(&chunk),
-                            Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
-                            Poll::Ready(None) => return Poll::Ready(Ok(())),
-                            Poll::Pending => {
-                                return match self.poll_event_loop(cx) {
-                                    Poll::Ready(()) if stall.expired(cx) => {
-                                        Poll::Ready(Err("the body stream stalled".to_string()))
-                                    }
-                                    _ => Poll::Pending,
-                                };
-                            }
-                        }
-                    }
-                }))?;
-                out
-            }
-        };
-        Ok(FullResponse {
-            status: response.status,
-            headers: response.headers,
-            body,
-        })
-    }
-}
-
-/// Gives an idle event loop a grace period (waking the task when it ends)
-/// before [`Runtime::call`] declares it stuck.
-#[derive(Default)]
-struct Stall {
-    flag: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-}
-
-impl Stall {
-    const GRACE: Duration = Duration::from_secs(5);
-
-    fn expired(&mut self, cx: &mut TaskContext<'_>) -> bool {
-        match &self.flag {
-            Some(f) => f.load(std::sync::atomic::Ordering::Acquire),
-            None => {
-                let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let (f, waker) = (flag.clone(), cx.waker().clone());
-                std::thread::spawn(move || {
-                    std::thread::sleep(Self::GRACE);
-                    f.store(true, std::sync::atomic::Ordering::Release);
-                    waker.wake();
-                });
-                self.flag = Some(flag);
-                false
-            }
-        }
     }
 }

@@ -2,8 +2,10 @@
 //! timers, `queueMicrotask`, `performance`, `navigator`, and the handler
 //! dispatch (module `fetch` handlers and `addEventListener("fetch")`).
 
+mod ops;
+
 use crate::ops::{OpDecl, op};
-use crate::runtime::{
+use ops::{
     op_body_cancel, op_body_read, op_fetch, op_log, op_now, op_respond, op_respond_error, op_response_chunk,
     op_response_end, op_time_origin, op_timer_cancel, op_timer_start,
 };

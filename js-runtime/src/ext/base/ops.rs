@@ -1,0 +1,266 @@
+//! Native ops of the runtime core: logging, the clock, timers, answering
+//! requests (whole or streamed), reading native body streams, outbound
+//! fetch. The JS side is `00_internals.js` … `99_handler.js` beside this.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::channel::mpsc;
+use std::time::Duration;
+
+use crate::host::{Body, HttpRequest, HttpResponse, LogLevel};
+use crate::runtime::{AsyncResult, RESPONSE_CHUNKS_IN_FLIGHT, ResponseSlot, respond_internal_error};
+
+pub(crate) fn op_log(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue<v8::Value>) {
+    let level = args.get(0).uint32_value(scope).unwrap_or(1);
+    let text = crate::ops::to_string(scope, args.get(1));
+    let state = crate::ops::state(scope);
+    let host = state.borrow().host.clone();
+    host.log(LogLevel::from_u32(level), &text);
+}
+
+pub(crate) fn op_now(
+    scope: &mut v8::PinScope,
+    _args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let state = crate::ops::state(scope);
+    let st = state.borrow();
+    let ms = st.host.now().saturating_duration_since(st.time_origin).as_secs_f64() * 1000.0;
+    rv.set_double(ms);
+}
+
+pub(crate) fn op_time_origin(
+    scope: &mut v8::PinScope,
+    _args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let state = crate::ops::state(scope);
+    let st = state.borrow();
+    let since_origin = st.host.now().saturating_duration_since(st.time_origin);
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .saturating_sub(since_origin);
+    rv.set_double(wall.as_secs_f64() * 1000.0);
+}
+
+pub(crate) fn op_timer_start(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let ms = args.get(1).number_value(scope).unwrap_or(0.0);
+    let ms = if ms.is_finite() && ms > 0.0 {
+        ms.min(2_147_483_647.0)
+    } else {
+        0.0
+    };
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    let at = st.host.now() + Duration::from_secs_f64(ms / 1000.0);
+    st.timers.insert((at, id), ());
+    st.timer_deadlines.insert(id, at);
+}
+
+pub(crate) fn op_timer_cancel(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    if let Some(at) = st.timer_deadlines.remove(&id) {
+        st.timers.remove(&(at, id));
+    }
+}
+
+/// `op_respond(id, status, headersFlat, body)`: body is null, a string, bytes,
+/// or `true` for a body that follows through `op_response_chunk`.
+pub(crate) fn op_respond(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let status = args.get(1).uint32_value(scope).unwrap_or(200) as u16;
+    let headers_v = args.get(2);
+    let mut headers = Vec::new();
+    if let Ok(arr) = v8::Local::<v8::Array>::try_from(headers_v) {
+        let n = arr.length();
+        let mut i = 0;
+        while i + 1 < n {
+            let k = arr.get_index(scope, i).unwrap();
+            let v = arr.get_index(scope, i + 1).unwrap();
+            headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
+            i += 2;
+        }
+    }
+    let body_v = args.get(3);
+    let state = crate::ops::state(scope);
+    let slot = state.borrow_mut().responses.remove(&id);
+    let Some(ResponseSlot::Head(tx)) = slot else { return };
+    let body = if body_v.is_true() {
+        let (chunk_tx, chunk_rx) = mpsc::channel(RESPONSE_CHUNKS_IN_FLIGHT);
+        state
+            .borrow_mut()
+            .responses
+            .insert(id, ResponseSlot::Streaming(chunk_tx));
+        Body::Stream(chunk_rx)
+    } else if body_v.is_null_or_undefined() {
+        Body::Empty
+    } else if let Ok(s) = v8::Local::<v8::String>::try_from(body_v) {
+        Body::Full(Bytes::from(s.to_rust_string_lossy(scope)))
+    } else {
+        match crate::ops::to_bytes(body_v) {
+            Some(b) => Body::Full(Bytes::from(b)),
+            None => Body::Empty,
+        }
+    };
+    let _ = tx.send(HttpResponse { status, headers, body });
+}
+
+/// `op_respond_error(id)`: the handler failed before answering; the caller
+/// has logged why.
+pub(crate) fn op_respond_error(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let state = crate::ops::state(scope);
+    respond_internal_error(&state, id);
+}
+
+/// `op_response_chunk(id, bytes)`: `1` when the chunk was queued, `-1`
+/// when the client is gone, or — when the channel is full — a promise that
+/// resolves `true` once this chunk has been queued (`false`: client gone).
+/// JS awaits it before the next chunk, so chunks stay in order.
+pub(crate) fn op_response_chunk(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let chunk = if let Ok(s) = v8::Local::<v8::String>::try_from(args.get(1)) {
+        Bytes::from(s.to_rust_string_lossy(scope))
+    } else {
+        Bytes::from(crate::ops::to_bytes(args.get(1)).unwrap_or_default())
+    };
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    let full = match st.responses.get_mut(&id) {
+        Some(ResponseSlot::Streaming(tx)) => match tx.try_send(Ok(chunk)) {
+            Ok(()) => return rv.set_int32(1),
+            // A clone of the sender owns a slot of its own: wait for it,
+            // then send through it.
+            Err(e) if e.is_full() => Some((tx.clone(), e.into_inner())),
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    let Some((mut tx, item)) = full else {
+        st.responses.remove(&id);
+        return rv.set_int32(-1);
+    };
+    let promise = st.spawn(scope, async move {
+        use futures::SinkExt;
+        AsyncResult::ResponseReady(tx.send(item).await.is_ok())
+    });
+    rv.set(promise.into());
+}
+
+/// `op_response_end(id, error?)`: the streamed body is complete (or failed).
+pub(crate) fn op_response_end(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let error = args.get(1);
+    let state = crate::ops::state(scope);
+    let slot = state.borrow_mut().responses.remove(&id);
+    if let Some(ResponseSlot::Streaming(mut tx)) = slot
+        && !error.is_null_or_undefined()
+    {
+        let msg = crate::ops::to_string(scope, error);
+        let _ = tx.try_send(Err(msg));
+    }
+}
+
+/// `op_body_read(streamId)`: a promise of the next chunk of a native body
+/// stream (`Uint8Array`), or `null` at its end.
+pub(crate) fn op_body_read(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    let stream = st.body_streams.get(&id).cloned();
+    let owner = state.clone();
+    let promise = st.spawn(scope, async move {
+        let Some(stream) = stream else {
+            return AsyncResult::Chunk(Ok(None));
+        };
+        let next = stream.lock().await.next().await;
+        let result = match next {
+            Some(Ok(bytes)) => return AsyncResult::Chunk(Ok(Some(bytes))),
+            Some(Err(e)) => Err(e),
+            None => Ok(None),
+        };
+        // Ended: forget it (the pending-op set is not borrowed while polled).
+        owner.borrow_mut().body_streams.remove(&id);
+        AsyncResult::Chunk(result)
+    });
+    rv.set(promise.into());
+}
+
+/// `op_body_cancel(streamId)`: drops a native body stream.
+pub(crate) fn op_body_cancel(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let state = crate::ops::state(scope);
+    state.borrow_mut().body_streams.remove(&id);
+}
+
+/// `op_fetch(method, url, headersFlat, body)`: outbound fetch through the
+/// host; a promise of `[status, headersFlat, body]`.
+pub(crate) fn op_fetch(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let method = crate::ops::to_string(scope, args.get(0));
+    let url = crate::ops::to_string(scope, args.get(1));
+    let mut headers = Vec::new();
+    if let Ok(arr) = v8::Local::<v8::Array>::try_from(args.get(2)) {
+        let n = arr.length();
+        let mut i = 0;
+        while i + 1 < n {
+            let k = arr.get_index(scope, i).unwrap();
+            let v = arr.get_index(scope, i + 1).unwrap();
+            headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
+            i += 2;
+        }
+    }
+    let body = match crate::ops::to_bytes(args.get(3)) {
+        Some(b) => Body::Full(Bytes::from(b)),
+        None => Body::Empty,
+    };
+    let state = crate::ops::state(scope);
+    let mut st = state.borrow_mut();
+    let fut = st.host.fetch(HttpRequest {
+        method,
+        url,
+        headers,
+        body,
+    });
+    let promise = st.spawn(scope, async move { AsyncResult::Fetch(fut.await) });
+    rv.set(promise.into());
+}

@@ -1,0 +1,146 @@
+//! How a runtime meters its JS against the request limits, and what it
+//! does when one is exceeded (see `crate::limits` for the watchdog).
+
+use std::time::{Duration, Instant};
+
+use super::{ResponseSlot, Runtime};
+use crate::host::{HttpResponse, LogLevel};
+use crate::limits::Limit;
+
+impl Runtime {
+    /// Whether a limit stopped this runtime's isolate. Its open requests
+    /// have answered 503; it runs no more JS and should be replaced.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    /// The limit that stopped this runtime's isolate, if one did.
+    pub fn poisoned_by(&self) -> Option<Limit> {
+        self.poisoned
+    }
+
+    /// JS is about to run: the watchdog may stop it once it has used what
+    /// the open request with the least CPU left has left, or once an open
+    /// request's wall-clock time is up. Returns the slice's start.
+    pub(super) fn begin_js(&mut self) -> Duration {
+        // A request whose time ran out while no JS ran is answered alone,
+        // not by stopping the JS about to run.
+        self.answer_expired();
+        let mut budget = self.cpu_limit;
+        for u in self.usage.values() {
+            budget = budget.min(self.cpu_limit.saturating_sub(u.cpu));
+        }
+        self.meter.begin(budget, self.next_wall)
+    }
+
+    /// JS has returned: charges its CPU time to every open request and
+    /// answers them all when a limit stopped the isolate.
+    pub(super) fn end_js(&mut self, slice: Duration) {
+        let used = self.meter.end(slice);
+        for u in self.usage.values_mut() {
+            u.cpu += used;
+        }
+        self.forget_closed_requests();
+        if let Some(limit) = self.meter.tripped() {
+            self.poison(limit);
+        } else if self.usage.values().any(|u| u.cpu > self.cpu_limit) {
+            // Over budget by less than the watchdog's tick.
+            self.meter.trip(Limit::Cpu);
+            self.poison(Limit::Cpu);
+        }
+    }
+
+    /// Drops the usage of requests whose response head has gone (the
+    /// limits cover a request until then), and tells the watchdog the next
+    /// wall-clock deadline.
+    pub(super) fn forget_closed_requests(&mut self) {
+        {
+            let st = self.state.borrow();
+            self.usage
+                .retain(|id, _| matches!(st.responses.get(id), Some(ResponseSlot::Head(_))));
+        }
+        let next = self.usage.values().map(|u| u.started + self.wall_limit).min();
+        if next != self.next_wall {
+            self.next_wall = next;
+            self.meter.set_wall_deadline(next);
+        }
+    }
+
+    /// Answers the requests open past their wall-clock limit with 503; the
+    /// event loop aborts their signals next. Their isolate goes on serving.
+    pub(super) fn answer_expired(&mut self) {
+        let now = Instant::now();
+        if self.next_wall.is_none_or(|at| at > now) {
+            return;
+        }
+        let expired: Vec<u32> = self
+            .usage
+            .iter()
+            .filter(|(_, u)| u.started + self.wall_limit <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for &id in &expired {
+            let slot = self.state.borrow_mut().responses.remove(&id);
+            answer_limit(slot, Limit::WallClock);
+        }
+        if !expired.is_empty() {
+            self.log_limit(Limit::WallClock, expired.len());
+        }
+        self.forget_closed_requests();
+        self.expired.extend(expired);
+    }
+
+    /// A limit stopped the isolate: every open request answers 503, and no
+    /// JS runs on it again.
+    pub(super) fn poison(&mut self, limit: Limit) {
+        if self.poisoned.is_some() {
+            return;
+        }
+        self.poisoned = Some(limit);
+        let slots: Vec<ResponseSlot> = self.state.borrow_mut().responses.drain().map(|(_, s)| s).collect();
+        self.log_limit(limit, slots.len());
+        for slot in slots {
+            answer_limit(Some(slot), limit);
+        }
+        self.usage.clear();
+        self.expired.clear();
+        self.next_wall = None;
+        self.meter.set_wall_deadline(None);
+        let mut st = self.state.borrow_mut();
+        st.timers.clear();
+        st.timer_deadlines.clear();
+        st.release_handles();
+    }
+
+    pub(super) fn log_limit(&self, limit: Limit, requests: usize) {
+        let stopped = if limit == Limit::WallClock && self.poisoned.is_none() {
+            "request stopped"
+        } else {
+            "isolate stopped"
+        };
+        tracing::warn!(limit = limit.as_str(), requests, "{stopped}: {limit}");
+        self.state
+            .borrow()
+            .host
+            .log(LogLevel::Error, &format!("outpost: {limit}; {stopped}"));
+    }
+}
+
+/// `value`, or `default` when it is zero.
+pub(super) fn nonzero_or(value: Duration, default: Duration) -> Duration {
+    if value.is_zero() { default } else { value }
+}
+
+/// Answers a request `limit` stopped: 503 before the head, a failed body
+/// after it.
+fn answer_limit(slot: Option<ResponseSlot>, limit: Limit) {
+    match slot {
+        Some(ResponseSlot::Head(tx)) => {
+            let _ = tx.send(HttpResponse::limit_exceeded(limit));
+        }
+        Some(ResponseSlot::Streaming(mut tx)) => {
+            let _ = tx.try_send(Err(limit.response_body().to_string()));
+        }
+        None => {}
+    }
+}
