@@ -130,6 +130,15 @@ impl State {
         self.sleep = None;
     }
 
+    /// Keeps a native body stream for JS to read with `op_body_read`;
+    /// returns its id.
+    pub(crate) fn add_body_stream(&mut self, stream: crate::host::BodyStream) -> u32 {
+        self.next_promise = self.next_promise.wrapping_add(1);
+        let id = self.next_promise;
+        self.body_streams.insert(id, Rc::new(futures::lock::Mutex::new(stream)));
+        id
+    }
+
     /// Registers an async op: returns the promise JS awaits.
     pub(crate) fn spawn<'s>(
         &mut self,
@@ -364,10 +373,7 @@ impl Runtime {
                 Body::Empty => v8::null(scope).into(),
                 Body::Full(bytes) => crate::ops::uint8_array(scope, bytes.to_vec()).into(),
                 Body::Stream(stream) => {
-                    let mut st = self.state.borrow_mut();
-                    st.next_promise = st.next_promise.wrapping_add(1);
-                    let sid = st.next_promise;
-                    st.body_streams.insert(sid, Rc::new(futures::lock::Mutex::new(stream)));
+                    let sid = self.state.borrow_mut().add_body_stream(stream);
                     v8::Integer::new_from_unsigned(scope, sid).into()
                 }
             };
@@ -710,11 +716,7 @@ fn async_result_to_js<'s>(
                 Body::Empty => v8::null(scope).into(),
                 Body::Full(b) => crate::ops::uint8_array(scope, b.to_vec()).into(),
                 Body::Stream(s) => {
-                    let st = crate::ops::state(scope);
-                    let mut st = st.borrow_mut();
-                    st.next_promise = st.next_promise.wrapping_add(1);
-                    let sid = st.next_promise;
-                    st.body_streams.insert(sid, Rc::new(futures::lock::Mutex::new(s)));
+                    let sid = crate::ops::state(scope).borrow_mut().add_body_stream(s);
                     v8::Integer::new_from_unsigned(scope, sid).into()
                 }
             };

@@ -7,7 +7,7 @@
 //! (clock, timers, logging, outbound fetch) those handlers use. It also
 //! loads a deployment from disk for `outpost dev`.
 //!
-//! It does not contain `unsafe` or raw `v8` calls (those live in
+//! It makes no raw `v8` calls and has no unchecked code (both live in
 //! `outpost-js`), and it knows nothing of the control plane.
 
 #![forbid(unsafe_code)]

@@ -85,18 +85,7 @@ pub(crate) fn op_respond(
 ) {
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
     let status = args.get(1).uint32_value(scope).unwrap_or(200) as u16;
-    let headers_v = args.get(2);
-    let mut headers = Vec::new();
-    if let Ok(arr) = v8::Local::<v8::Array>::try_from(headers_v) {
-        let n = arr.length();
-        let mut i = 0;
-        while i + 1 < n {
-            let k = arr.get_index(scope, i).unwrap();
-            let v = arr.get_index(scope, i + 1).unwrap();
-            headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
-            i += 2;
-        }
-    }
+    let headers = headers_from_flat(scope, args.get(2));
     let body_v = args.get(3);
     let state = crate::ops::state(scope);
     let slot = state.borrow_mut().responses.remove(&id);
@@ -238,17 +227,7 @@ pub(crate) fn op_fetch(
 ) {
     let method = crate::ops::to_string(scope, args.get(0));
     let url = crate::ops::to_string(scope, args.get(1));
-    let mut headers = Vec::new();
-    if let Ok(arr) = v8::Local::<v8::Array>::try_from(args.get(2)) {
-        let n = arr.length();
-        let mut i = 0;
-        while i + 1 < n {
-            let k = arr.get_index(scope, i).unwrap();
-            let v = arr.get_index(scope, i + 1).unwrap();
-            headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
-            i += 2;
-        }
-    }
+    let headers = headers_from_flat(scope, args.get(2));
     let body = match crate::ops::to_bytes(args.get(3)) {
         Some(b) => Body::Full(Bytes::from(b)),
         None => Body::Empty,
@@ -263,4 +242,22 @@ pub(crate) fn op_fetch(
     });
     let promise = st.spawn(scope, async move { AsyncResult::Fetch(fut.await) });
     rv.set(promise.into());
+}
+
+/// Header pairs from a flat JS array `[name0, value0, name1, value1, …]`.
+fn headers_from_flat(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> Vec<(String, String)> {
+    let Ok(arr) = v8::Local::<v8::Array>::try_from(value) else {
+        return Vec::new();
+    };
+    let n = arr.length();
+    let mut headers = Vec::with_capacity(n as usize / 2);
+    let mut i = 0;
+    while i + 1 < n {
+        let (Some(k), Some(v)) = (arr.get_index(scope, i), arr.get_index(scope, i + 1)) else {
+            break;
+        };
+        headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
+        i += 2;
+    }
+    headers
 }
