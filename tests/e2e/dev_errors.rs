@@ -5,6 +5,18 @@ use std::time::Duration;
 
 use outpost_tests::{Outpost, TempDir, outpost_bin};
 
+/// Runs `outpost dev PATH`, which must refuse to start; returns its stderr.
+fn dev_refuses(path: &std::path::Path) -> String {
+    let out = Command::new(outpost_bin())
+        .arg("dev")
+        .arg(path)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "outpost dev started on a broken bundle");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_syntax_error_is_refused_with_file_line_col() {
     let dir = TempDir::new("syntax");
@@ -14,14 +26,7 @@ fn a_syntax_error_is_refused_with_file_line_col() {
         "import { x } from \"./lib.js\";\nexport default { fetch() { return new Response(x); } };\n",
     );
     dir.write("lib.js", "export const x = 1;\nexport const y = ;\n");
-    let out = Command::new(outpost_bin())
-        .arg("dev")
-        .arg(&dir.0)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = dev_refuses(&dir.0);
     assert!(stderr.contains("lib.js:2:18"), "{stderr}");
     assert!(stderr.contains("SyntaxError"), "{stderr}");
 }
@@ -33,14 +38,7 @@ fn an_unresolvable_import_is_refused_with_its_location() {
         "index.js",
         "\n  import x from \"./missing.js\";\nexport default { fetch() { return new Response(x); } };\n",
     );
-    let out = Command::new(outpost_bin())
-        .arg("dev")
-        .arg(&f)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = dev_refuses(&f);
     assert!(
         stderr.contains("index.js:2:") && stderr.contains("./missing.js"),
         "{stderr}"
@@ -52,14 +50,8 @@ fn outpost_toml_typos_are_errors() {
     let dir = TempDir::new("typo");
     dir.write("outpost.toml", "name = \"t\"\nmian = \"index.js\"\n");
     dir.write("index.js", "export default { fetch() { return new Response('x'); } };");
-    let out = Command::new(outpost_bin())
-        .arg("dev")
-        .arg(&dir.0)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key 'mian'"));
+    let stderr = dev_refuses(&dir.0);
+    assert!(stderr.contains("unknown key 'mian'"));
 }
 
 #[test]

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::conn::{ConnTracker, Protocol, RequestGuard};
-use super::listener::{ConnContext, GOAWAY_GRACE, shutdown_signal, sleep_until_opt};
+use super::listener::{ConnContext, GOAWAY_GRACE, handshake, shutdown_signal, sleep_until_opt};
 use super::tls::TlsSetup;
 use super::{IngressConfig, IngressError};
 
@@ -108,18 +108,8 @@ impl H3Listener {
 }
 
 async fn serve_conn(incoming: quinn::Incoming, ctx: Arc<ConnContext>, mut shutdown: watch::Receiver<bool>) {
-    let conn = match tokio::time::timeout(ctx.config.tls_handshake_timeout(), incoming).await {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => {
-            ctx.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(error = %e, "QUIC handshake failed");
-            return;
-        }
-        Err(_) => {
-            ctx.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!("QUIC handshake timed out");
-            return;
-        }
+    let Some(conn) = handshake(&ctx, "QUIC", incoming).await else {
+        return;
     };
     ctx.stats.connections.fetch_add(1, Ordering::Relaxed);
     let built = h3::server::builder()

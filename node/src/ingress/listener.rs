@@ -277,6 +277,22 @@ pub async fn serve_tls(
     Ok(())
 }
 
+/// Runs a TLS or QUIC handshake under the configured timeout; a failure
+/// or timeout is counted and logged, and gives `None`.
+pub(crate) async fn handshake<T, E: std::fmt::Display>(
+    ctx: &ConnContext,
+    what: &str,
+    fut: impl std::future::IntoFuture<Output = Result<T, E>>,
+) -> Option<T> {
+    match tokio::time::timeout(ctx.config.tls_handshake_timeout(), fut).await {
+        Ok(Ok(done)) => return Some(done),
+        Ok(Err(e)) => tracing::debug!(error = %e, "{what} handshake failed"),
+        Err(_) => tracing::debug!("{what} handshake timed out"),
+    }
+    ctx.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+    None
+}
+
 /// Resolves when `shutdown` is true or its sender is gone.
 pub(crate) async fn shutdown_signal(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
@@ -327,18 +343,8 @@ async fn serve_tls_conn(
     ctx: &Arc<ConnContext>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let tls = match tokio::time::timeout(ctx.config.tls_handshake_timeout(), acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            ctx.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            ctx.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!("TLS handshake timed out");
-            return;
-        }
+    let Some(tls) = handshake(ctx, "TLS", acceptor.accept(stream)).await else {
+        return;
     };
     let proto = match tls.get_ref().1.alpn_protocol() {
         Some(b"h2") => Protocol::H2,

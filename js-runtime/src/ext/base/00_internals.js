@@ -25,3 +25,22 @@ internals.defineGlobal("reportError", function reportError(err) {
 });
 
 internals.defineGlobal("self", globalThis);
+
+const ReflectApply = Reflect.apply;
+
+// WebIDL `sequence<T>`: iterates `value` with its own @@iterator (looked
+// up once, as the spec says) and converts each item with `convert`.
+internals.sequence = function sequence(value, context, convert) {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) {
+    throw new TypeError(`${context}: The provided value cannot be converted to a sequence.`);
+  }
+  const iteratorMethod = value[Symbol.iterator];
+  if (typeof iteratorMethod !== "function") {
+    throw new TypeError(`${context}: The object must have a callable @@iterator property.`);
+  }
+  const out = [];
+  for (const item of { [Symbol.iterator]: () => ReflectApply(iteratorMethod, value, []) }) {
+    out.push(convert(item));
+  }
+  return out;
+};

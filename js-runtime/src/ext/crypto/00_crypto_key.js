@@ -82,22 +82,13 @@ const KEY_USAGES = ["encrypt", "decrypt", "sign", "verify", "deriveKey", "derive
 
 /** WebIDL `sequence<KeyUsage>`. */
 function toKeyUsages(value, context) {
-  if (value === null || (typeof value !== "object" && typeof value !== "function")) {
-    throw new TypeError(`${context}: The provided value cannot be converted to a sequence.`);
-  }
-  const iteratorMethod = value[Symbol.iterator];
-  if (typeof iteratorMethod !== "function") {
-    throw new TypeError(`${context}: The object must have a callable @@iterator property.`);
-  }
-  const out = [];
-  for (const item of { [Symbol.iterator]: () => ReflectApply(iteratorMethod, value, []) }) {
+  return internals.sequence(value, context, (item) => {
     const usage = `${item}`;
     if (!KEY_USAGES.includes(usage)) {
       throw new TypeError(`${context}: The provided value '${usage}' is not a valid enum value of type KeyUsage.`);
     }
-    out.push(usage);
-  }
-  return out;
+    return usage;
+  });
 }
 
 /** The "normalized value" of a usage list: no duplicates, in the spec's order. */

@@ -127,21 +127,12 @@ function enforceRangeU64(value, context) {
 
 /** WebIDL `sequence<AbortSignal>`. */
 function toSignalSequence(value, context) {
-  if (value === null || (typeof value !== "object" && typeof value !== "function")) {
-    throw new TypeError(`${context}: The provided value cannot be converted to a sequence.`);
-  }
-  const iteratorMethod = value[Symbol.iterator];
-  if (typeof iteratorMethod !== "function") {
-    throw new TypeError(`${context}: The object must have a callable @@iterator property.`);
-  }
-  const out = [];
-  for (const item of { [Symbol.iterator]: () => Reflect.apply(iteratorMethod, value, []) }) {
+  return internals.sequence(value, context, (item) => {
     if (!isAbortSignal(item)) {
       throw new TypeError(`${context}: Failed to convert value to 'AbortSignal'.`);
     }
-    out.push(item);
-  }
-  return out;
+    return item;
+  });
 }
 
 /** The DOM's "create a dependent abort signal". */

@@ -25,22 +25,11 @@ const kInternal = Symbol("Blob internal");
 // and strings.
 function convertBlobParts(blobParts, context) {
   if (blobParts === undefined) return [];
-  if (blobParts === null || (typeof blobParts !== "object" && typeof blobParts !== "function")) {
-    throw new TypeError(`${context}: The provided value cannot be converted to a sequence.`);
-  }
-  const iteratorMethod = blobParts[Symbol.iterator];
-  if (typeof iteratorMethod !== "function") {
-    throw new TypeError(`${context}: The object must have a callable @@iterator property.`);
-  }
-  const out = [];
-  for (const element of { [Symbol.iterator]: () => Reflect.apply(iteratorMethod, blobParts, []) }) {
-    if (fetchInternals.isBlob(element) || ArrayBuffer.isView(element) || webidl.isArrayBuffer(element)) {
-      out.push(element);
-    } else {
-      out.push(webidl.usvString(element));
-    }
-  }
-  return out;
+  return internals.sequence(blobParts, context, (element) =>
+    fetchInternals.isBlob(element) || ArrayBuffer.isView(element) || webidl.isArrayBuffer(element)
+      ? element
+      : webidl.usvString(element),
+  );
 }
 
 // https://w3c.github.io/FileAPI/#process-blob-parts
