@@ -32,9 +32,6 @@ use futures::task::AtomicWaker;
 /// How often the watchdog looks at isolates running JS.
 const TICK: Duration = Duration::from_millis(1);
 
-/// CPU time evaluating a bundle's modules may take (Workers allow 1 s too).
-pub(crate) const STARTUP_CPU_LIMIT: Duration = Duration::from_secs(1);
-
 /// Heap granted past the limit while termination lands, at least.
 const MIN_HEADROOM: usize = 16 << 20;
 
@@ -408,6 +405,7 @@ mod tests {
             max_heap_bytes: 0,
             cpu_limit: Duration::from_millis(30),
             wall_limit: Duration::from_secs(10),
+            ..Default::default()
         }
     }
 

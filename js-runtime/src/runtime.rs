@@ -21,9 +21,11 @@ use crate::ops::ResourceTable;
 use crate::{ext, module_loader, snapshot};
 
 mod call;
+mod context;
 mod metering;
 
 pub use call::FullResponse;
+pub(crate) use context::current as current_request;
 use metering::nonzero_or;
 
 /// Settings of one runtime: the limits its requests run under.
@@ -50,6 +52,10 @@ pub struct RuntimeOptions {
     pub cpu_limit: Duration,
     /// How long a request may wait for its response head (zero: 30 s).
     pub wall_limit: Duration,
+    /// Outbound fetches one request may make (zero: 50).
+    pub subrequest_limit: u32,
+    /// CPU time evaluating the bundle's modules may take (zero: 400 ms).
+    pub startup_cpu_limit: Duration,
 }
 
 impl RuntimeOptions {
@@ -59,6 +65,10 @@ impl RuntimeOptions {
     pub const DEFAULT_CPU_LIMIT: Duration = Duration::from_millis(50);
     /// Wall-clock limit when `wall_limit` is zero.
     pub const DEFAULT_WALL_LIMIT: Duration = Duration::from_secs(30);
+    /// Subrequest limit when `subrequest_limit` is zero.
+    pub const DEFAULT_SUBREQUEST_LIMIT: u32 = 50;
+    /// Startup CPU limit when `startup_cpu_limit` is zero.
+    pub const DEFAULT_STARTUP_CPU_LIMIT: Duration = Duration::from_millis(400);
 }
 
 impl Default for RuntimeOptions {
@@ -67,6 +77,8 @@ impl Default for RuntimeOptions {
             max_heap_bytes: 0,
             cpu_limit: Self::DEFAULT_CPU_LIMIT,
             wall_limit: Self::DEFAULT_WALL_LIMIT,
+            subrequest_limit: Self::DEFAULT_SUBREQUEST_LIMIT,
+            startup_cpu_limit: Self::DEFAULT_STARTUP_CPU_LIMIT,
         }
     }
 }
@@ -117,6 +129,12 @@ pub(crate) struct State {
     /// stream are served in order (the lock), even when several are pending.
     pub(crate) body_streams: HashMap<u32, SharedStream>,
     pub(crate) unhandled: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
+    /// Open request contexts (see `context`).
+    pub(crate) contexts: context::Contexts,
+    /// The request each request-owned timer belongs to.
+    pub(crate) timer_owner: HashMap<u32, u32>,
+    /// Outbound fetches a request may make.
+    pub(crate) subrequest_limit: u32,
 }
 
 impl State {
@@ -260,12 +278,21 @@ impl Runtime {
             next_promise: 0,
             body_streams: HashMap::new(),
             unhandled: Vec::new(),
+            contexts: HashMap::new(),
+            timer_owner: HashMap::new(),
+            subrequest_limit: match options.subrequest_limit {
+                0 => RuntimeOptions::DEFAULT_SUBREQUEST_LIMIT,
+                n => n,
+            },
         }));
         isolate.set_slot(state.clone());
 
         // Evaluating the modules is not a request's, but it is metered too:
         // a top-level endless loop must not hold the thread.
-        let startup = meter.begin(crate::limits::STARTUP_CPU_LIMIT, None);
+        let startup = meter.begin(
+            nonzero_or(options.startup_cpu_limit, RuntimeOptions::DEFAULT_STARTUP_CPU_LIMIT),
+            None,
+        );
         let made = {
             v8::scope!(let scope, &mut isolate);
             let context = v8::Context::new(scope, Default::default());
@@ -349,6 +376,7 @@ impl Runtime {
             },
         );
         self.forget_closed_requests();
+        self.open_context(id);
         let HttpRequest {
             method,
             url,
@@ -378,6 +406,7 @@ impl Runtime {
                 }
             };
             let undefined = v8::undefined(scope).into();
+            context::enter(scope, Some(id));
             v8::tc_scope!(let tc, scope);
             let result = dispatch.call(tc, undefined, &[id_v, method_v, url_v, headers_v, body_v]);
             if tc.has_terminated() {
@@ -393,9 +422,11 @@ impl Runtime {
                 }
                 tc.perform_microtask_checkpoint();
             }
+            context::enter(tc, None);
         }
         self.end_js(slice);
         self.report_unhandled();
+        self.end_finished_contexts();
     }
 
     /// Runs whatever is ready: landed async calls, due timers, microtasks;
@@ -521,6 +552,12 @@ impl Runtime {
                     return Poll::Ready(());
                 }
             }
+            // Requests that have finished: cancel what they left behind.
+            if !self.state.borrow().contexts.is_empty() {
+                let timers = self.state.borrow().timers.len();
+                self.end_finished_contexts();
+                progressed |= self.state.borrow().timers.len() != timers;
+            }
             if progressed {
                 self.report_unhandled();
                 if self.poisoned.is_some() {
@@ -612,21 +649,38 @@ impl Runtime {
         self.end_js(slice);
     }
 
+    /// Runs timer `id`'s callback on behalf of the request that set it.
     fn fire_timer(&mut self, id: u32) {
+        let owner = self.state.borrow_mut().disown_timer(id);
         let f = self.hooks.fire_timer.clone();
-        self.call_hook(&f, id);
+        self.call_hook_for(&f, id, true, owner);
     }
 
-    /// Calls a bootstrap hook with a numeric id; logs what it throws.
+    /// Forgets timer `id`'s callback without running it (its request has
+    /// finished).
+    fn drop_timer(&mut self, id: u32) {
+        let f = self.hooks.fire_timer.clone();
+        self.call_hook_for(&f, id, false, None);
+    }
+
+    /// Calls a bootstrap hook with a request id, on that request's behalf.
     fn call_hook(&mut self, hook: &v8::Global<v8::Function>, id: u32) {
+        self.call_hook_for(hook, id, true, Some(id));
+    }
+
+    /// Calls a bootstrap hook `(id, flag)` with the JS it runs working for
+    /// `request`; logs what it throws.
+    fn call_hook_for(&mut self, hook: &v8::Global<v8::Function>, id: u32, flag: bool, request: Option<u32>) {
         let slice = self.begin_js();
         {
             v8::scope_with_context!(scope, &mut self.isolate, &self.context);
             let f = v8::Local::new(scope, hook);
             let id_v = v8::Integer::new_from_unsigned(scope, id).into();
+            let flag_v = v8::Boolean::new(scope, flag).into();
             let undefined = v8::undefined(scope).into();
+            context::enter(scope, request);
             v8::tc_scope!(let tc, scope);
-            if f.call(tc, undefined, &[id_v]).is_none() && !tc.has_terminated() {
+            if f.call(tc, undefined, &[id_v, flag_v]).is_none() && !tc.has_terminated() {
                 let err = js_error_from_try_catch(tc);
                 self.state.borrow().host.log(
                     LogLevel::Error,
@@ -636,6 +690,7 @@ impl Runtime {
             if !tc.has_terminated() {
                 tc.perform_microtask_checkpoint();
             }
+            context::enter(tc, None);
         }
         self.end_js(slice);
     }

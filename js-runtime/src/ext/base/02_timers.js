@@ -16,8 +16,8 @@ function startTimer(callback, delay, args, repeat) {
   if (delay > 2147483647) delay = 1;
   if (nesting >= 5 && delay < 4) delay = 4;
   const id = nextTimerId++;
-  timerCallbacks.set(id, { callback, args, repeat, delay, nesting: nesting + 1 });
-  ops.op_timer_start(id, delay);
+  // A timer set by a request that has finished never fires.
+  if (ops.op_timer_start(id, delay)) timerCallbacks.set(id, { callback, args, repeat, delay, nesting: nesting + 1 });
   return id;
 }
 
@@ -26,14 +26,14 @@ function clearTimer(id) {
   if (timerCallbacks.delete(id)) ops.op_timer_cancel(id);
 }
 
-internals.fireTimer = function fireTimer(id) {
+// `run` is false when the timer's request has finished: forget it.
+internals.fireTimer = function fireTimer(id, run) {
   const t = timerCallbacks.get(id);
   if (t === undefined) return;
-  if (t.repeat) {
-    ops.op_timer_start(id, t.delay < 4 && t.nesting >= 5 ? 4 : t.delay);
-  } else {
+  if (!run || !t.repeat || !ops.op_timer_start(id, t.delay < 4 && t.nesting >= 5 ? 4 : t.delay)) {
     timerCallbacks.delete(id);
   }
+  if (!run) return;
   const saved = nesting;
   nesting = t.nesting;
   try {

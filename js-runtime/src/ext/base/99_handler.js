@@ -9,13 +9,20 @@ const fetchListeners = [];
 
 class ExecutionContext {
   #passThrough = false;
-  constructor(key) {
+  #id;
+  constructor(key, id) {
     if (key !== internals) throw new TypeError("Illegal constructor");
+    this.#id = id;
   }
   waitUntil(promise) {
-    // The event loop keeps running while the promise has work pending;
-    // a rejection is logged, as on Workers.
-    Promise.resolve(promise).catch(internals.reportError);
+    // The request's timers and subrequests stay allowed until the promise
+    // settles (at most 30 s after the response); a rejection is logged, as
+    // on Workers.
+    const id = this.#id;
+    ops.op_wait_until(id, 1);
+    Promise.resolve(promise)
+      .catch(internals.reportError)
+      .finally(() => ops.op_wait_until(id, -1));
   }
   passThroughOnException() {
     // There is no origin behind an Outpost handler to pass through to: an
@@ -200,7 +207,7 @@ function dispatch(id, method, url, headerList, body) {
   let request;
   try {
     request = internals.fetch.createRequest(method, url, headerList, body);
-    result = handler(request, new ExecutionContext(internals));
+    result = handler(request, new ExecutionContext(internals, id));
   } catch (e) {
     fail(id, e);
     return;

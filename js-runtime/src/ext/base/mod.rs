@@ -7,7 +7,7 @@ mod ops;
 use crate::ops::{OpDecl, op};
 use ops::{
     op_body_cancel, op_body_read, op_fetch, op_log, op_now, op_respond, op_respond_error, op_response_chunk,
-    op_response_end, op_time_origin, op_timer_cancel, op_timer_start,
+    op_response_end, op_time_origin, op_timer_cancel, op_timer_start, op_wait_until,
 };
 
 /// Glue evaluated before every other family.
@@ -28,6 +28,7 @@ pub(crate) fn ops() -> Vec<OpDecl> {
         op!(op_time_origin),
         op!(op_timer_start),
         op!(op_timer_cancel),
+        op!(op_wait_until),
         op!(op_respond),
         op!(op_respond_error),
         op!(op_response_chunk),

@@ -44,10 +44,12 @@ pub(crate) fn op_time_origin(
     rv.set_double(wall.as_secs_f64() * 1000.0);
 }
 
+/// `op_timer_start(id, ms)`: schedules timer `id` for the running JS's
+/// request; `false` when that request has finished (the timer never fires).
 pub(crate) fn op_timer_start(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue<v8::Value>,
+    mut rv: v8::ReturnValue<v8::Value>,
 ) {
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
     let ms = args.get(1).number_value(scope).unwrap_or(0.0);
@@ -56,11 +58,17 @@ pub(crate) fn op_timer_start(
     } else {
         0.0
     };
+    let request = crate::runtime::current_request(scope);
     let state = crate::ops::state(scope);
     let mut st = state.borrow_mut();
+    if st.own_timer(request, id).is_err() {
+        rv.set_bool(false);
+        return;
+    }
     let at = st.host.now() + Duration::from_secs_f64(ms / 1000.0);
     st.timers.insert((at, id), ());
     st.timer_deadlines.insert(id, at);
+    rv.set_bool(true);
 }
 
 pub(crate) fn op_timer_cancel(
@@ -74,6 +82,23 @@ pub(crate) fn op_timer_cancel(
     if let Some(at) = st.timer_deadlines.remove(&id) {
         st.timers.remove(&(at, id));
     }
+    st.disown_timer(id);
+}
+
+/// `op_wait_until(requestId, delta)`: a `waitUntil()` promise of the
+/// request began (`1`) or settled (`-1`).
+pub(crate) fn op_wait_until(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let delta = if args.get(1).int32_value(scope).unwrap_or(0) < 0 {
+        -1
+    } else {
+        1
+    };
+    crate::ops::state(scope).borrow_mut().wait_until(id, delta);
 }
 
 /// `op_respond(id, status, headersFlat, body)`: body is null, a string, bytes,
@@ -225,6 +250,11 @@ pub(crate) fn op_fetch(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
+    let request = crate::runtime::current_request(scope);
+    if let Err(e) = crate::ops::state(scope).borrow_mut().count_subrequest(request) {
+        crate::ops::throw_type_error(scope, &e.to_string());
+        return;
+    }
     let method = crate::ops::to_string(scope, args.get(0));
     let url = crate::ops::to_string(scope, args.get(1));
     let headers = headers_from_flat(scope, args.get(2));
