@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 
 /// Severity of a line a handler logged through `console`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +120,33 @@ pub trait Host {
     fn fetch(&self, request: HttpRequest) -> LocalFuture<Result<HttpResponse, FetchError>> {
         let _ = request;
         Box::pin(async { Err(FetchError("outbound fetch is not available on this host".into())) })
+    }
+
+    /// Outbound `fetch()` as the runtime calls it: with the request's
+    /// redirect mode and a way to stop it.
+    ///
+    /// `redirect` is the request's `redirect` member: `"follow"` (follow up
+    /// to the host's limit), `"error"` (a redirect is a network error) or
+    /// `"manual"` (the redirect response is the answer). `abort` completes
+    /// — with `Ok` or `Canceled` — when the handler aborts the fetch (its
+    /// `AbortSignal`) or the runtime forgets it: the host then stops,
+    /// dropping its connection, whether it is connecting, sending, waiting
+    /// for the head or streaming the response body. A host drops `abort`
+    /// once it is done with the fetch, body included.
+    ///
+    /// Resolves with the response and, when redirects were followed, the
+    /// URL of the final one (`Response.url`; `Response.redirected` is then
+    /// true). By default it calls [`Host::fetch`], follows nothing and
+    /// cannot be stopped.
+    fn fetch_with(
+        &self,
+        request: HttpRequest,
+        redirect: &str,
+        abort: oneshot::Receiver<()>,
+    ) -> LocalFuture<Result<(HttpResponse, Option<String>), FetchError>> {
+        let _ = (redirect, abort);
+        let response = self.fetch(request);
+        Box::pin(async move { response.await.map(|r| (r, None)) })
     }
 
     /// The monotonic clock behind `performance.now()` and timers.

@@ -28,5 +28,5 @@ pub use error::{JsError, LoadError};
 pub use host::{Body, BodyStream, FetchError, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel, StdHost};
 pub use limits::Limit;
 pub use platform::init;
-pub use runtime::{FullResponse, Runtime, RuntimeOptions};
+pub use runtime::{FullResponse, Runtime, RuntimeOptions, validate};
 pub use snapshot::snapshot_size;

@@ -42,6 +42,39 @@ pub(crate) fn load<'s>(
     Ok(ns.try_into().expect("module namespace is an object"))
 }
 
+/// Compiles every JavaScript module of `bundle` and links the graph
+/// reachable from `bundle.main`, without running any of it: what a control
+/// plane checks before it accepts a bundle.
+pub(crate) fn check(scope: &mut v8::PinScope, bundle: &Bundle) -> Result<(), LoadError> {
+    if !bundle.modules.contains_key(&bundle.main) {
+        return Err(LoadError::MissingMain(bundle.main.clone()));
+    }
+    let map: SharedMap = Rc::default();
+    let main = compile_graph(scope, bundle, &map)?;
+    // Modules nothing imports yet must compile too.
+    for (path, source) in &bundle.modules {
+        if !map.borrow().by_path.contains_key(path) {
+            compile_one(scope, path, source.kind, &source.code)?;
+        }
+    }
+    scope.set_slot(map.clone());
+    let linked = {
+        v8::tc_scope!(let tc, scope);
+        if main.instantiate_module(tc, resolve_callback) == Some(true) {
+            Ok(())
+        } else {
+            Err(LoadError::Evaluate(with_file(
+                js_error_from_try_catch(tc),
+                &bundle.main,
+            )))
+        }
+    };
+    scope.remove_slot::<SharedMap>();
+    map.borrow_mut().by_path.clear();
+    map.borrow_mut().paths.clear();
+    linked
+}
+
 fn compile_graph<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     bundle: &Bundle,
@@ -211,4 +244,64 @@ fn resolve_callback<'s>(
     let target = resolve(&referrer_path, &specifier)?;
     let global = map.by_path.get(&target)?;
     Some(v8::Local::new(scope, global))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::{Bundle, ModuleKind, ModuleSource, validate};
+
+    fn bundle(files: &[(&str, &str)]) -> Bundle {
+        let modules: BTreeMap<String, ModuleSource> = files
+            .iter()
+            .map(|(p, c)| {
+                let kind = ModuleKind::from_path(p).expect("a module path");
+                (
+                    p.to_string(),
+                    ModuleSource {
+                        kind,
+                        code: c.to_string(),
+                    },
+                )
+            })
+            .collect();
+        Bundle {
+            modules,
+            main: files[0].0.to_string(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn validation_compiles_and_links_without_running_anything() {
+        // An endless top-level loop would never finish if it ran.
+        let ok = bundle(&[
+            (
+                "main.js",
+                "import { x } from './lib.js';\nfor (;;) {}\nexport default { fetch() {} };",
+            ),
+            ("lib.js", "export const x = 1;"),
+            ("data.json", "{\"a\": 1}"),
+        ]);
+        validate(&ok).expect("valid");
+    }
+
+    #[test]
+    fn validation_reports_file_line_col() {
+        let err = validate(&bundle(&[
+            ("main.js", "export default {};"),
+            ("unused.js", "\nlet = ;"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("unused.js:2:"), "{err}");
+        let err = validate(&bundle(&[("main.js", "import './missing.js';")])).unwrap_err();
+        assert!(err.to_string().contains("main.js:1:"), "{err}");
+        let err = validate(&bundle(&[
+            ("main.js", "import { nope } from './lib.js';"),
+            ("lib.js", "export const x = 1;"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
 }

@@ -9,7 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 use futures::stream::FuturesUnordered;
 use futures::{Future, StreamExt};
 
@@ -23,10 +23,12 @@ use crate::{ext, module_loader, snapshot};
 mod call;
 mod context;
 mod metering;
+mod responses;
 
 pub use call::FullResponse;
 pub(crate) use context::current as current_request;
 use metering::nonzero_or;
+pub(crate) use responses::{ResponseSlot, Responses};
 
 /// Settings of one runtime: the limits its requests run under.
 ///
@@ -87,20 +89,13 @@ impl Default for RuntimeOptions {
 struct Usage {
     /// When it was dispatched.
     started: Instant,
-    /// CPU time of the JS that ran while it was open.
-    cpu: Duration,
+    /// `Runtime::cpu_total` when it arrived: every slice that runs while a
+    /// request is open counts for it.
+    cpu_base: Duration,
 }
 
 /// Capacity of a streamed response's chunk channel before JS waits.
 pub(crate) const RESPONSE_CHUNKS_IN_FLIGHT: usize = 8;
-
-/// Where a handler's answer to request `id` goes.
-pub(crate) enum ResponseSlot {
-    /// Waiting for the status and headers.
-    Head(oneshot::Sender<HttpResponse>),
-    /// Head sent; body chunks go here.
-    Streaming(mpsc::Sender<Result<Bytes, String>>),
-}
 
 /// The result of an async host call, turned into a JS value when it lands.
 pub(crate) enum AsyncResult {
@@ -117,7 +112,7 @@ pub(crate) struct State {
     tasks: std::sync::Arc<crate::platform::TaskQueue>,
     pub(crate) resources: ResourceTable,
     pub(crate) time_origin: Instant,
-    pub(crate) responses: HashMap<u32, ResponseSlot>,
+    pub(crate) responses: Responses,
     next_request: u32,
     pub(crate) timers: BTreeMap<(Instant, u32), ()>,
     pub(crate) timer_deadlines: HashMap<u32, Instant>,
@@ -214,6 +209,23 @@ fn dispose_isolate(isolate: v8::OwnedIsolate) {
     drop(isolate);
 }
 
+/// Checks that `bundle` would load — every module compiles, every import
+/// resolves and links — without running any of its code (no top-level
+/// code, no handler). Errors carry `file:line:col`.
+pub fn validate(bundle: &Bundle) -> Result<(), LoadError> {
+    crate::platform::init();
+    let mut isolate = v8::Isolate::new(v8::CreateParams::default().heap_limits(0, 256 << 20));
+    let result = {
+        v8::scope!(let scope, &mut isolate);
+        let context = v8::Context::new(scope, Default::default());
+        context.set_allow_generation_from_strings(false);
+        let scope = &mut v8::ContextScope::new(scope, context);
+        module_loader::check(scope, bundle)
+    };
+    drop(isolate);
+    result
+}
+
 /// One isolate running one deployment's handler.
 ///
 /// `dispatch` starts a request and returns where its response will arrive;
@@ -229,8 +241,14 @@ pub struct Runtime {
     meter: Arc<Meter>,
     cpu_limit: Duration,
     wall_limit: Duration,
-    /// Requests whose response head has not gone yet, and what they used.
-    usage: HashMap<u32, Usage>,
+    /// Requests whose response head has not gone yet, oldest first, keyed
+    /// by `id_epoch << 32 | id`.
+    usage: BTreeMap<u64, Usage>,
+    /// How many times request ids have wrapped.
+    id_epoch: u64,
+    /// CPU time of all JS that ran on the isolate; a request has used what
+    /// this grew by since it arrived.
+    cpu_total: Duration,
     /// The earliest wall-clock deadline of an open request.
     next_wall: Option<Instant>,
     /// Requests answered for their wall-clock limit whose signals the
@@ -268,7 +286,7 @@ impl Runtime {
             tasks,
             resources: ResourceTable::default(),
             time_origin: now,
-            responses: HashMap::new(),
+            responses: Responses::default(),
             next_request: 0,
             timers: BTreeMap::new(),
             timer_deadlines: HashMap::new(),
@@ -278,7 +296,7 @@ impl Runtime {
             next_promise: 0,
             body_streams: HashMap::new(),
             unhandled: Vec::new(),
-            contexts: HashMap::new(),
+            contexts: context::Contexts::default(),
             timer_owner: HashMap::new(),
             subrequest_limit: match options.subrequest_limit {
                 0 => RuntimeOptions::DEFAULT_SUBREQUEST_LIMIT,
@@ -343,7 +361,9 @@ impl Runtime {
             meter,
             cpu_limit: nonzero_or(options.cpu_limit, RuntimeOptions::DEFAULT_CPU_LIMIT),
             wall_limit: nonzero_or(options.wall_limit, RuntimeOptions::DEFAULT_WALL_LIMIT),
-            usage: HashMap::new(),
+            usage: BTreeMap::new(),
+            id_epoch: 0,
+            cpu_total: Duration::ZERO,
             next_wall: None,
             expired: Vec::new(),
             poisoned: None,
@@ -364,15 +384,20 @@ impl Runtime {
         let id = {
             let mut st = self.state.borrow_mut();
             st.next_request = st.next_request.wrapping_add(1);
+            if st.next_request == 0 {
+                // Ids wrap; usage stays ordered by arrival.
+                st.next_request = 1;
+                self.id_epoch += 1;
+            }
             let id = st.next_request;
-            st.responses.insert(id, ResponseSlot::Head(tx));
+            st.responses.open(id, tx);
             id
         };
         self.usage.insert(
-            id,
+            self.usage_key(id),
             Usage {
                 started: Instant::now(),
-                cpu: Duration::ZERO,
+                cpu_base: self.cpu_total,
             },
         );
         self.forget_closed_requests();
@@ -516,8 +541,8 @@ impl Runtime {
                         gone.push(*id);
                     }
                 }
-                for id in &gone {
-                    st.responses.remove(id);
+                for &id in &gone {
+                    st.responses.take(id);
                 }
                 gone
             };
@@ -553,11 +578,9 @@ impl Runtime {
                 }
             }
             // Requests that have finished: cancel what they left behind.
-            if !self.state.borrow().contexts.is_empty() {
-                let timers = self.state.borrow().timers.len();
-                self.end_finished_contexts();
-                progressed |= self.state.borrow().timers.len() != timers;
-            }
+            let timers = self.state.borrow().timers.len();
+            self.end_finished_contexts();
+            progressed |= self.state.borrow().timers.len() != timers;
             if progressed {
                 self.report_unhandled();
                 if self.poisoned.is_some() {
@@ -734,7 +757,7 @@ impl Drop for Runtime {
 }
 
 pub(crate) fn respond_internal_error(state: &Rc<RefCell<State>>, id: u32) {
-    let slot = state.borrow_mut().responses.remove(&id);
+    let slot = state.borrow_mut().responses.take(id);
     match slot {
         Some(ResponseSlot::Head(tx)) => {
             let _ = tx.send(HttpResponse::text(500, "Internal Server Error\n"));

@@ -107,7 +107,7 @@ impl State {
     /// context. Returns the request it belonged to.
     pub(crate) fn disown_timer(&mut self, timer: u32) -> Option<u32> {
         let owner = self.timer_owner.remove(&timer)?;
-        if let Some(ctx) = self.contexts.get_mut(&owner) {
+        if let Some(ctx) = self.contexts.map.get_mut(&owner) {
             ctx.timers.retain(|&t| t != timer);
         }
         Some(owner)
@@ -115,31 +115,51 @@ impl State {
 
     /// `waitUntil()` began (`+1`) or settled (`-1`) for `request`.
     pub(crate) fn wait_until(&mut self, request: u32, delta: i32) {
-        if let Some(ctx) = self.contexts.get_mut(&request) {
+        if let Some(ctx) = self.contexts.map.get_mut(&request) {
             ctx.waiting = ctx.waiting.saturating_add_signed(delta);
+            if ctx.waiting == 0 && ctx.answered_at.is_some() {
+                self.contexts.settled.push(request);
+            }
         }
     }
 
     fn context_of(&mut self, request: Option<u32>) -> Result<&mut RequestContext, ContextError> {
         let id = request.ok_or(ContextError::NoRequest)?;
-        self.contexts.get_mut(&id).ok_or(ContextError::Finished)
+        self.contexts.map.get_mut(&id).ok_or(ContextError::Finished)
     }
 
-    /// Ends the contexts whose work is done; returns the timers to cancel.
+    /// Ends the contexts whose work is done — their response ended and
+    /// their `waitUntil()` promises settled, or [`WAIT_UNTIL_LIMIT`] passed —
+    /// and returns the timers to cancel.
     pub(crate) fn finished_contexts(&mut self, now: Instant) -> Vec<u32> {
-        let mut ended = Vec::new();
-        for (id, ctx) in self.contexts.iter_mut() {
-            if self.responses.contains_key(id) {
+        let mut ended = std::mem::take(&mut self.contexts.settled);
+        for id in self.responses.take_ended() {
+            let Some(ctx) = self.contexts.map.get_mut(&id) else {
                 continue;
-            }
-            let answered = *ctx.answered_at.get_or_insert(now);
-            if ctx.waiting == 0 || now.duration_since(answered) >= WAIT_UNTIL_LIMIT {
-                ended.push(*id);
+            };
+            ctx.answered_at = Some(now);
+            if ctx.waiting == 0 {
+                ended.push(id);
+            } else {
+                self.contexts.lingering.push(id);
             }
         }
+        let map = &self.contexts.map;
+        self.contexts.lingering.retain(|id| match map.get(id) {
+            Some(ctx)
+                if ctx
+                    .answered_at
+                    .is_some_and(|at| now.duration_since(at) >= WAIT_UNTIL_LIMIT) =>
+            {
+                ended.push(*id);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
         let mut timers = Vec::new();
         for id in ended {
-            if let Some(ctx) = self.contexts.remove(&id) {
+            if let Some(ctx) = self.contexts.map.remove(&id) {
                 for t in ctx.timers {
                     self.timer_owner.remove(&t);
                     if let Some(at) = self.timer_deadlines.remove(&t) {
@@ -153,24 +173,32 @@ impl State {
     }
 }
 
-/// Contexts, keyed by request id.
-pub(crate) type Contexts = HashMap<u32, RequestContext>;
+/// The open request contexts.
+#[derive(Default)]
+pub(crate) struct Contexts {
+    /// By request id.
+    map: HashMap<u32, RequestContext>,
+    /// Answered, with `waitUntil()` work still pending.
+    lingering: Vec<u32>,
+    /// Answered, and their `waitUntil()` work just settled.
+    settled: Vec<u32>,
+}
 
 impl Runtime {
     /// Opens request `id`'s context.
     pub(super) fn open_context(&mut self, id: u32) {
-        self.state.borrow_mut().contexts.insert(id, RequestContext::default());
+        self.state
+            .borrow_mut()
+            .contexts
+            .map
+            .insert(id, RequestContext::default());
     }
 
     /// Ends finished contexts and drops their timers' callbacks in JS.
     pub(super) fn end_finished_contexts(&mut self) {
         let timers = {
             let mut st = self.state.borrow_mut();
-            if st.contexts.is_empty() {
-                return;
-            }
-            // The common case: every context is still answering.
-            if st.contexts.keys().all(|id| st.responses.contains_key(id)) {
+            if !st.responses.has_ended() && st.contexts.settled.is_empty() && st.contexts.lingering.is_empty() {
                 return;
             }
             let now = st.host.now();

@@ -26,24 +26,32 @@ impl Runtime {
         // A request whose time ran out while no JS ran is answered alone,
         // not by stopping the JS about to run.
         self.answer_expired();
-        let mut budget = self.cpu_limit;
-        for u in self.usage.values() {
-            budget = budget.min(self.cpu_limit.saturating_sub(u.cpu));
-        }
+        let budget = self.cpu_limit.saturating_sub(self.most_cpu_used());
         self.meter.begin(budget, self.next_wall)
+    }
+
+    /// The `usage` key of request `id` dispatched in this id epoch.
+    pub(super) fn usage_key(&self, id: u32) -> u64 {
+        self.id_epoch << 32 | u64::from(id)
+    }
+
+    /// CPU time the open request that has used the most has used: the
+    /// oldest, since every slice counts for every open request.
+    fn most_cpu_used(&self) -> Duration {
+        self.usage
+            .first_key_value()
+            .map_or(Duration::ZERO, |(_, u)| self.cpu_total.saturating_sub(u.cpu_base))
     }
 
     /// JS has returned: charges its CPU time to every open request and
     /// answers them all when a limit stopped the isolate.
     pub(super) fn end_js(&mut self, slice: Duration) {
         let used = self.meter.end(slice);
-        for u in self.usage.values_mut() {
-            u.cpu += used;
-        }
+        self.cpu_total += used;
         self.forget_closed_requests();
         if let Some(limit) = self.meter.tripped() {
             self.poison(limit);
-        } else if self.usage.values().any(|u| u.cpu > self.cpu_limit) {
+        } else if self.most_cpu_used() > self.cpu_limit {
             // Over budget by less than the watchdog's tick.
             self.meter.trip(Limit::Cpu);
             self.poison(Limit::Cpu);
@@ -54,12 +62,14 @@ impl Runtime {
     /// limits cover a request until then), and tells the watchdog the next
     /// wall-clock deadline.
     pub(super) fn forget_closed_requests(&mut self) {
-        {
-            let st = self.state.borrow();
-            self.usage
-                .retain(|id, _| matches!(st.responses.get(id), Some(ResponseSlot::Head(_))));
+        for id in self.state.borrow_mut().responses.take_answered() {
+            // From this epoch, or from the last one when ids just wrapped.
+            if self.usage.remove(&self.usage_key(id)).is_none() && self.id_epoch > 0 {
+                self.usage.remove(&((self.id_epoch - 1) << 32 | u64::from(id)));
+            }
         }
-        let next = self.usage.values().map(|u| u.started + self.wall_limit).min();
+        // Requests arrive in order, so the oldest has the earliest deadline.
+        let next = self.usage.first_key_value().map(|(_, u)| u.started + self.wall_limit);
         if next != self.next_wall {
             self.next_wall = next;
             self.meter.set_wall_deadline(next);
@@ -76,11 +86,11 @@ impl Runtime {
         let expired: Vec<u32> = self
             .usage
             .iter()
-            .filter(|(_, u)| u.started + self.wall_limit <= now)
-            .map(|(id, _)| *id)
+            .take_while(|(_, u)| u.started + self.wall_limit <= now)
+            .map(|(key, _)| *key as u32)
             .collect();
         for &id in &expired {
-            let slot = self.state.borrow_mut().responses.remove(&id);
+            let slot = self.state.borrow_mut().responses.take(id);
             answer_limit(slot, Limit::WallClock);
         }
         if !expired.is_empty() {
@@ -97,7 +107,7 @@ impl Runtime {
             return;
         }
         self.poisoned = Some(limit);
-        let slots: Vec<ResponseSlot> = self.state.borrow_mut().responses.drain().map(|(_, s)| s).collect();
+        let slots = self.state.borrow_mut().responses.drain();
         self.log_limit(limit, slots.len());
         for slot in slots {
             answer_limit(Some(slot), limit);

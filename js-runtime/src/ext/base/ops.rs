@@ -4,7 +4,10 @@
 
 use bytes::Bytes;
 use futures::StreamExt;
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::host::{Body, HttpRequest, HttpResponse, LogLevel};
@@ -113,14 +116,12 @@ pub(crate) fn op_respond(
     let headers = headers_from_flat(scope, args.get(2));
     let body_v = args.get(3);
     let state = crate::ops::state(scope);
-    let slot = state.borrow_mut().responses.remove(&id);
-    let Some(ResponseSlot::Head(tx)) = slot else { return };
+    let Some(tx) = state.borrow_mut().responses.take_head(id) else {
+        return;
+    };
     let body = if body_v.is_true() {
         let (chunk_tx, chunk_rx) = mpsc::channel(RESPONSE_CHUNKS_IN_FLIGHT);
-        state
-            .borrow_mut()
-            .responses
-            .insert(id, ResponseSlot::Streaming(chunk_tx));
+        state.borrow_mut().responses.stream(id, chunk_tx);
         Body::Stream(chunk_rx)
     } else if body_v.is_null_or_undefined() {
         Body::Empty
@@ -132,6 +133,9 @@ pub(crate) fn op_respond(
             None => Body::Empty,
         }
     };
+    if !matches!(body, Body::Stream(_)) {
+        state.borrow_mut().responses.end(id);
+    }
     let _ = tx.send(HttpResponse { status, headers, body });
 }
 
@@ -164,7 +168,7 @@ pub(crate) fn op_response_chunk(
     };
     let state = crate::ops::state(scope);
     let mut st = state.borrow_mut();
-    let full = match st.responses.get_mut(&id) {
+    let full = match st.responses.get_mut(id) {
         Some(ResponseSlot::Streaming(tx)) => match tx.try_send(Ok(chunk)) {
             Ok(()) => return rv.set_int32(1),
             // A clone of the sender owns a slot of its own: wait for it,
@@ -175,7 +179,7 @@ pub(crate) fn op_response_chunk(
         _ => None,
     };
     let Some((mut tx, item)) = full else {
-        st.responses.remove(&id);
+        st.responses.take(id);
         return rv.set_int32(-1);
     };
     let promise = st.spawn(scope, async move {
@@ -194,7 +198,7 @@ pub(crate) fn op_response_end(
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
     let error = args.get(1);
     let state = crate::ops::state(scope);
-    let slot = state.borrow_mut().responses.remove(&id);
+    let slot = state.borrow_mut().responses.take(id);
     if let Some(ResponseSlot::Streaming(mut tx)) = slot
         && !error.is_null_or_undefined()
     {
@@ -243,13 +247,60 @@ pub(crate) fn op_body_cancel(
     state.borrow_mut().body_streams.remove(&id);
 }
 
-/// `op_fetch(method, url, headersFlat, body)`: outbound fetch through the
-/// host; a promise of `[status, headersFlat, body]`.
+/// Capacity of a streamed outbound request body's chunk channel before JS
+/// waits.
+const FETCH_BODY_CHUNKS_IN_FLIGHT: usize = 8;
+
+/// What the runtime keeps of one outbound fetch, by the id JS gave it.
+struct FetchSlot {
+    /// Dropping it tells the host to stop (`op_fetch_abort`); it reports
+    /// canceled once the host is done with the fetch.
+    abort: oneshot::Sender<()>,
+    /// Where `op_fetch_body_chunk` sends a streamed request body.
+    upload: Option<mpsc::Sender<Result<Bytes, String>>>,
+}
+
+impl FetchSlot {
+    /// The host is done with it and no upload is open: nothing to keep.
+    fn finished(&self) -> bool {
+        self.abort.is_canceled() && self.upload.as_ref().is_none_or(|u| u.is_closed())
+    }
+}
+
+/// The isolate's open outbound fetches (an isolate slot, dropped with it).
+#[derive(Clone, Default)]
+struct Fetches(Rc<RefCell<HashMap<u32, FetchSlot>>>);
+
+fn fetches(isolate: &mut v8::Isolate) -> Fetches {
+    if let Some(f) = isolate.get_slot::<Fetches>() {
+        return f.clone();
+    }
+    let f = Fetches::default();
+    isolate.set_slot(f.clone());
+    f
+}
+
+/// The name of the pair that `op_fetch` appends to a response's header
+/// list when redirects were followed; its value is the final URL. No real
+/// header name starts with a colon.
+const FINAL_URL_PAIR: &str = ":url";
+
+/// `op_fetch(method, url, headersFlat, body, redirect, id)`: outbound fetch
+/// through the host; a promise of `[status, headersFlat, body]`, rejected
+/// with a `TypeError` carrying the host's reason.
+///
+/// `body` is null, bytes, the id of a native body stream (handed to the
+/// host as is), or `true` for a body JS streams with
+/// `op_fetch_body_chunk(id, …)` / `op_fetch_body_end(id)`. `redirect` is
+/// the request's redirect mode. `id` names the fetch for those ops and for
+/// `op_fetch_abort(id)`. When the host followed redirects, the header list
+/// ends with the pair `":url", finalUrl`.
 pub(crate) fn op_fetch(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
+    // Counted against the subrequest limit of the request this JS works for.
     let request = crate::runtime::current_request(scope);
     if let Err(e) = crate::ops::state(scope).borrow_mut().count_subrequest(request) {
         crate::ops::throw_type_error(scope, &e.to_string());
@@ -258,20 +309,136 @@ pub(crate) fn op_fetch(
     let method = crate::ops::to_string(scope, args.get(0));
     let url = crate::ops::to_string(scope, args.get(1));
     let headers = headers_from_flat(scope, args.get(2));
-    let body = match crate::ops::to_bytes(args.get(3)) {
-        Some(b) => Body::Full(Bytes::from(b)),
-        None => Body::Empty,
-    };
+    let body_v = args.get(3);
+    let redirect = crate::ops::to_string(scope, args.get(4));
+    let id = args.get(5).uint32_value(scope).unwrap_or(0);
     let state = crate::ops::state(scope);
+    let mut upload = None;
+    let body = if body_v.is_true() {
+        let (tx, rx) = mpsc::channel(FETCH_BODY_CHUNKS_IN_FLIGHT);
+        upload = Some(tx);
+        Body::Stream(rx)
+    } else if body_v.is_number() {
+        let sid = body_v.uint32_value(scope).unwrap_or(0);
+        let shared = state.borrow_mut().body_streams.remove(&sid);
+        match shared.and_then(|s| Rc::try_unwrap(s).ok()) {
+            Some(stream) => Body::Stream(stream.into_inner()),
+            None => {
+                crate::ops::throw_type_error(scope, "The request body is already being read.");
+                return;
+            }
+        }
+    } else {
+        match crate::ops::to_bytes(body_v) {
+            Some(b) => Body::Full(Bytes::from(b)),
+            None => Body::Empty,
+        }
+    };
+    let (abort_tx, abort_rx) = oneshot::channel();
+    {
+        let table = fetches(scope);
+        let mut table = table.0.borrow_mut();
+        table.retain(|_, slot| !slot.finished());
+        table.insert(
+            id,
+            FetchSlot {
+                abort: abort_tx,
+                upload,
+            },
+        );
+    }
     let mut st = state.borrow_mut();
-    let fut = st.host.fetch(HttpRequest {
-        method,
-        url,
-        headers,
-        body,
+    let fut = st.host.fetch_with(
+        HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+        },
+        &redirect,
+        abort_rx,
+    );
+    let promise = st.spawn(scope, async move {
+        AsyncResult::Fetch(fut.await.map(|(mut response, final_url)| {
+            if let Some(url) = final_url {
+                response.headers.push((FINAL_URL_PAIR.into(), url));
+            }
+            response
+        }))
     });
-    let promise = st.spawn(scope, async move { AsyncResult::Fetch(fut.await) });
     rv.set(promise.into());
+}
+
+/// `op_fetch_body_chunk(id, bytes)`: the next chunk of fetch `id`'s
+/// streamed request body. `1` when queued, `-1` when the host no longer
+/// reads it (the fetch failed or was aborted), or — when the channel is
+/// full — a promise that resolves `true` once the chunk is queued
+/// (`false`: no longer read). JS awaits it before the next chunk.
+pub(crate) fn op_fetch_body_chunk(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let chunk = Bytes::from(crate::ops::to_bytes(args.get(1)).unwrap_or_default());
+    let table = fetches(scope);
+    let mut table = table.0.borrow_mut();
+    let Some(slot) = table.get_mut(&id) else {
+        return rv.set_int32(-1);
+    };
+    let full = match slot.upload.as_mut().map(|tx| tx.try_send(Ok(chunk))) {
+        Some(Ok(())) => return rv.set_int32(1),
+        // A clone of the sender owns a slot of its own: wait for it.
+        Some(Err(e)) if e.is_full() => slot.upload.clone().map(|tx| (tx, e.into_inner())),
+        _ => None,
+    };
+    let Some((mut tx, item)) = full else {
+        slot.upload = None;
+        return rv.set_int32(-1);
+    };
+    drop(table);
+    let state = crate::ops::state(scope);
+    let promise = state.borrow_mut().spawn(scope, async move {
+        use futures::SinkExt;
+        AsyncResult::ResponseReady(tx.send(item).await.is_ok())
+    });
+    rv.set(promise.into());
+}
+
+/// `op_fetch_body_end(id, error?)`: fetch `id`'s streamed request body is
+/// complete, or failed with `error` (then the fetch fails too).
+pub(crate) fn op_fetch_body_end(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let error = args.get(1);
+    let message = (!error.is_null_or_undefined()).then(|| crate::ops::to_string(scope, error));
+    let table = fetches(scope);
+    let mut table = table.0.borrow_mut();
+    let Some(slot) = table.get_mut(&id) else { return };
+    let upload = slot.upload.take();
+    if let (Some(mut tx), Some(message)) = (upload, message)
+        && tx.try_send(Err(message)).is_err()
+    {
+        // No room to say so: a body that merely ended would read as
+        // complete, so stop the whole fetch instead.
+        table.remove(&id);
+    }
+}
+
+/// `op_fetch_abort(id)`: the fetch's signal aborted. The host stops it and
+/// drops its connection, whatever stage it is in.
+pub(crate) fn op_fetch_abort(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue<v8::Value>,
+) {
+    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let table = fetches(scope);
+    let slot = table.0.borrow_mut().remove(&id);
+    drop(slot);
 }
 
 /// Header pairs from a flat JS array `[name0, value0, name1, value1, …]`.
