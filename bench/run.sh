@@ -21,5 +21,13 @@ runtime_table=$(cargo bench --quiet -p outpost-js --bench runtime 2>/dev/null | 
   echo
   # Outpost against workerd, Deno and Bun over HTTP (installs them from npm).
   bench/http.sh
+  echo
+  # Isolate density: memory per idle deployment at 1,000 deployments.
+  echo "## Density (\`cargo bench -p outpost-node --bench density\`)"
+  echo
+  cargo bench --quiet -p outpost-node --bench density 2>/dev/null | grep '^|'
+  echo
+  # A well-behaved deployment's latency while its neighbours misbehave.
+  bench/neighbour.sh
 } > "$out"
 cat "$out"

@@ -57,6 +57,14 @@ impl Outpost {
         Outpost::start(cmd).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Starts `outpost dev PATH… --listen 127.0.0.1:0 [extra]`: several
+    /// handlers, each answering `NAME.localhost`.
+    pub fn dev_many(paths: &[PathBuf], extra: &[&str]) -> Outpost {
+        let mut cmd = Command::new(outpost_bin());
+        cmd.arg("dev").args(paths).args(["--listen", "127.0.0.1:0"]).args(extra);
+        Outpost::start(cmd).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Starts a command that prints `ready on http://ADDR` when it serves.
     /// `Err` with its stderr when it exits first.
     pub fn start(mut cmd: Command) -> Result<Outpost, String> {
@@ -255,6 +263,17 @@ impl TempDir {
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
+    /// A handler folder `NAME/` with `outpost.toml` (name, entry and the
+    /// `[limits]` lines given) and `index.js`.
+    pub fn handler(&self, name: &str, code: &str, limits: &str) -> PathBuf {
+        self.write(
+            &format!("{name}/outpost.toml"),
+            &format!("name = \"{name}\"\nmain = \"index.js\"\n[limits]\n{limits}\n"),
+        );
+        self.write(&format!("{name}/index.js"), code);
+        self.0.join(name)
+    }
+
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
         let p = self.0.join(rel);
         if let Some(d) = p.parent() {

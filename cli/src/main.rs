@@ -1,5 +1,8 @@
 //! `outpost`: the one binary. Thin: parse the command line, validate,
-//! call the libraries, print.
+//! call the libraries, print. `dev` serves handlers locally,
+//! `control-plane` runs the control plane, and the deploy commands
+//! (`deploy`, `list`, `versions`, `rollback`, …) talk to its API
+//! (see `remote.rs`).
 
 #![forbid(unsafe_code)]
 
@@ -8,6 +11,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod remote;
+
+use remote::ApiArgs;
 
 #[derive(Parser)]
 #[command(name = "outpost", version, about = "A self-hostable edge-function network")]
@@ -20,8 +27,11 @@ struct Cli {
 enum Command {
     /// Serve a handler locally, reloading it when its files change.
     Dev {
-        /// A .js/.mjs handler file, or a folder with outpost.toml or wrangler.toml.
-        path: PathBuf,
+        /// .js/.mjs handler files, or folders with outpost.toml or
+        /// wrangler.toml. The first answers every host; each also answers
+        /// NAME.localhost.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: SocketAddr,
@@ -38,6 +48,125 @@ enum Command {
         /// (default: a self-signed certificate for localhost).
         #[arg(long)]
         certs: Option<PathBuf>,
+        /// Isolate threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Raise the CPU, wall-clock, startup and memory limits to the
+        /// node's maxima (for debugging); says so at startup.
+        #[arg(long)]
+        relax_limits: bool,
+        /// Let handlers' fetch() reach this address range although it is
+        /// loopback, private or link-local (e.g. 127.0.0.0/8 for a local
+        /// API). Repeatable.
+        #[arg(long = "allow-outbound", value_name = "CIDR")]
+        allow_outbound: Vec<ipnet::IpNet>,
+        /// V8 heap all isolates may use together, in MiB; idle isolates are
+        /// evicted least recently used first to stay under it (default:
+        /// unlimited).
+        #[arg(long = "isolate-memory-budget", value_name = "MIB")]
+        isolate_memory_budget: Option<usize>,
+    },
+    /// Run the control plane: the deploy API over a store in DATA.
+    ControlPlane {
+        /// Data folder: the store, the cluster CA, the signing key and the
+        /// tokens (created on first start).
+        #[arg(long)]
+        data: PathBuf,
+        /// Deploy API address: plain HTTP on a loopback address, HTTPS with
+        /// a certificate from the cluster CA on any other.
+        #[arg(long, default_value = outpost_control_plane::DEFAULT_API)]
+        api: SocketAddr,
+        /// Extra DNS name or IP address for the API's certificate (the
+        /// name clients use). Repeatable.
+        #[arg(long = "api-name", value_name = "NAME")]
+        api_names: Vec<String>,
+        /// Address nodes connect to over QUIC (not served yet).
+        #[arg(long)]
+        quic: Option<SocketAddr>,
+        /// Address GeoDNS answers on (not served yet).
+        #[arg(long)]
+        dns: Option<SocketAddr>,
+        /// Zone deployments answer under: NAME.ZONE, NAME--ENV.ZONE.
+        #[arg(long, default_value = "localhost")]
+        zone: String,
+    },
+    /// Upload a handler file or folder as a new version and activate it.
+    Deploy {
+        /// A .js/.mjs file, or a folder with outpost.toml or wrangler.toml.
+        path: PathBuf,
+        /// Deployment name (default: the manifest's name, else the file or
+        /// folder name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Environment (default production; ENV answers NAME--ENV.<zone>).
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List deployments and the version each environment serves.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List the versions of a deployment.
+    Versions {
+        /// Deployment name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Serve an earlier version again.
+    Rollback {
+        /// Deployment name.
+        name: String,
+        /// Version to serve (default: the newest older version the
+        /// environment served).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Environment (default production).
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Make an environment serve the version another one serves.
+    Promote {
+        /// Deployment name.
+        name: String,
+        /// Environment whose version is promoted, e.g. staging.
+        #[arg(long)]
+        from: String,
+        /// Environment that will serve it.
+        #[arg(long, default_value = "production")]
+        to: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Delete a deployment with every version and secret.
+    Delete {
+        /// Deployment name.
+        name: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Manage a deployment's secrets (write-only values on `env`).
+    Secret {
+        #[command(subcommand)]
+        command: remote::SecretCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: remote::TokenCommand,
+    },
+    /// List the nodes that joined the cluster.
+    Nodes {
+        #[command(flatten)]
+        api: ApiArgs,
     },
 }
 
@@ -56,23 +185,59 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Dev {
-            path,
+            paths,
             listen,
             no_watch,
             admin,
             https,
             certs,
+            threads,
+            relax_limits,
+            allow_outbound,
+            isolate_memory_budget,
         } => rt.block_on(outpost_node::dev::run(
             outpost_node::dev::DevOptions {
-                path,
-                listen,
+                paths,
                 watch: !no_watch,
                 admin,
                 https,
                 certs,
+                threads,
+                relax_limits,
+                isolate_memory_budget: isolate_memory_budget.map(|mib| mib << 20),
+                outbound: outpost_node::outbound::OutboundConfig {
+                    allow: allow_outbound,
+                    ..Default::default()
+                },
+                ..outpost_node::dev::DevOptions::new(PathBuf::new(), listen)
             },
             shutdown_signal(),
         )),
+        Command::ControlPlane {
+            data,
+            api,
+            api_names,
+            quic,
+            dns,
+            zone,
+        } => {
+            let mut opts = outpost_control_plane::Options::new(data, api);
+            opts.api_names = api_names;
+            opts.quic = quic;
+            opts.dns = dns;
+            opts.config.zone = zone;
+            rt.block_on(outpost_control_plane::run(opts, shutdown_signal()))
+                .map_err(anyhow::Error::from)
+        }
+        Command::Deploy { path, name, env, api } => rt.block_on(remote::deploy(&api, &path, name, env)),
+        Command::List { api } => rt.block_on(remote::list(&api)),
+        Command::Versions { name, api } => rt.block_on(remote::versions(&api, &name)),
+        Command::Rollback { name, to, env, api } => rt.block_on(remote::rollback(&api, &name, to, env)),
+        Command::Promote { name, from, to, api } => rt.block_on(remote::promote(&api, &name, &from, &to)),
+        Command::Delete { name, yes, api } => rt.block_on(remote::delete(&api, &name, yes)),
+        Command::Secret { command } => rt.block_on(remote::secret(command)),
+        Command::Token { command } => rt.block_on(remote::token(command)),
+        Command::Nodes { api } => rt.block_on(remote::nodes(&api)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

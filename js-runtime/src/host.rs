@@ -149,6 +149,12 @@ pub trait Host {
         Box::pin(async move { response.await.map(|r| (r, None)) })
     }
 
+    /// A request met `limit` (the runtime has logged it and answered or
+    /// thrown); for the host's metrics.
+    fn limit_exceeded(&self, limit: crate::Limit) {
+        let _ = limit;
+    }
+
     /// The monotonic clock behind `performance.now()` and timers.
     fn now(&self) -> Instant {
         Instant::now()

@@ -44,6 +44,10 @@ pub enum Limit {
     Memory,
     /// The request was still open after `RuntimeOptions::wall_limit`.
     WallClock,
+    /// The request called `fetch()` more than
+    /// `RuntimeOptions::subrequest_limit` times (that call throws; the
+    /// request goes on).
+    Subrequests,
 }
 
 impl Limit {
@@ -53,6 +57,7 @@ impl Limit {
             Limit::Cpu => "cpu",
             Limit::Memory => "memory",
             Limit::WallClock => "wall-clock",
+            Limit::Subrequests => "subrequests",
         }
     }
 
@@ -62,6 +67,7 @@ impl Limit {
             Limit::Cpu => "outpost: cpu limit exceeded",
             Limit::Memory => "outpost: memory limit exceeded",
             Limit::WallClock => "outpost: wall-clock limit exceeded",
+            Limit::Subrequests => "outpost: subrequest limit exceeded",
         }
     }
 }

@@ -26,7 +26,7 @@ mod metering;
 mod responses;
 
 pub use call::FullResponse;
-pub(crate) use context::current as current_request;
+pub(crate) use context::{ContextError, current as current_request};
 use metering::nonzero_or;
 pub(crate) use responses::{ResponseSlot, Responses};
 

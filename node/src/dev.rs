@@ -1,5 +1,11 @@
-//! `outpost dev`: serve one handler from disk on the node's own ingress,
-//! reloading it when its files change.
+//! `outpost dev`: serve handlers from disk on the node's own ingress,
+//! reloading them when their files change.
+//!
+//! The first handler answers every host; each one also answers
+//! `NAME.localhost` and its manifest's routes. Every handler runs under its
+//! `[limits]` (the node's defaults where it sets none), as it would when
+//! deployed; `--relax-limits` raises time and memory to the node's maxima
+//! and says so.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,17 +17,19 @@ use notify::Watcher;
 use outpost_js::RuntimeOptions;
 use tokio::sync::watch;
 
-use crate::bundle::load_path;
+use crate::bundle::{LoadedBundle, load_path};
 use crate::host::LogSink;
 use crate::ingress::{Limits, Service, h1};
-use crate::router::{Router, Target};
-use crate::worker::{self, WorkerConfig};
+use crate::limits::{DeploymentLimits, LimitsPolicy};
+use crate::outbound::{Outbound, OutboundConfig};
+use crate::router::{RoutePattern, Router, Target};
+use crate::worker::{self, PoolLimits, WorkerConfig};
 
 /// Options of `outpost dev`.
 #[derive(Clone, Debug)]
 pub struct DevOptions {
-    /// The handler file or folder.
-    pub path: PathBuf,
+    /// The handler files or folders; the first also answers every host.
+    pub paths: Vec<PathBuf>,
     /// Where to listen.
     pub listen: SocketAddr,
     /// Watch the files and reload on change.
@@ -33,6 +41,88 @@ pub struct DevOptions {
     /// Certificate folder for `https` (`<hostname>.pem` files); a
     /// self-signed certificate for localhost when absent.
     pub certs: Option<PathBuf>,
+    /// Isolate threads (default 1).
+    pub threads: usize,
+    /// Raise the time and memory limits to the node's maxima.
+    pub relax_limits: bool,
+    /// The node's defaults and maxima for `[limits]`.
+    pub limits: LimitsPolicy,
+    /// V8 heap all isolates may use together, in bytes; idle isolates are
+    /// evicted to stay under it (`None`: unlimited).
+    pub isolate_memory_budget: Option<usize>,
+    /// Outbound `fetch()` settings (address ranges allowed past the SSRF
+    /// guard, DNS servers, timeouts).
+    pub outbound: OutboundConfig,
+}
+
+impl DevOptions {
+    /// Serving `path` on `listen` with the defaults for everything else.
+    pub fn new(path: PathBuf, listen: SocketAddr) -> Self {
+        DevOptions {
+            paths: vec![path],
+            listen,
+            watch: true,
+            admin: None,
+            https: None,
+            certs: None,
+            threads: 1,
+            relax_limits: false,
+            limits: LimitsPolicy::default(),
+            isolate_memory_budget: None,
+            outbound: OutboundConfig::default(),
+        }
+    }
+
+    fn policy(&self) -> LimitsPolicy {
+        if self.relax_limits {
+            self.limits.relaxed()
+        } else {
+            self.limits
+        }
+    }
+}
+
+/// A handler `outpost dev` serves.
+struct Served {
+    path: PathBuf,
+    name: Arc<str>,
+}
+
+/// Reads `path` and resolves its limits.
+fn read(path: &Path, policy: &LimitsPolicy) -> anyhow::Result<(LoadedBundle, DeploymentLimits)> {
+    let loaded = load_path(path)?;
+    let limits = policy
+        .resolve(&loaded.manifest.limits)
+        .with_context(|| format!("{}: [limits]", path.display()))?;
+    Ok((loaded, limits))
+}
+
+/// Loads (or reloads) one handler and points its routes at it.
+async fn deploy(
+    loaded: LoadedBundle,
+    limits: DeploymentLimits,
+    handle: &worker::WorkerHandle,
+    router: &Router,
+    fallback: bool,
+) -> anyhow::Result<Arc<str>> {
+    let name: Arc<str> = loaded.name.clone().into();
+    handle
+        .load_with(name.clone(), Arc::new(loaded.bundle), limits.runtime_options())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let routes: Vec<RoutePattern> = loaded
+        .manifest
+        .route_patterns()
+        .iter()
+        .filter_map(|p| RoutePattern::parse(p))
+        .collect();
+    let mut target = Target::new(name.clone(), handle.clone());
+    target.limits = limits;
+    if fallback {
+        router.set_fallback(Some(target.clone()));
+    }
+    router.set(&name, &routes, target);
+    Ok(name)
 }
 
 /// Runs until `stop` resolves (Ctrl-C in the CLI). Prints
@@ -41,30 +131,49 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
     // Before any request is recorded: metric handles bind to the recorder
     // installed when they are first used.
     crate::metrics::install();
-    let loaded = load_path(&opts.path)?;
-    let name: Arc<str> = loaded.name.clone().into();
-    let (handle, join) = worker::spawn(
-        "outpost-isolate-0".into(),
+    let policy = opts.policy();
+    if opts.relax_limits {
+        println!("limits relaxed (--relax-limits): {}", policy.defaults.describe());
+    }
+    let (handle, joins) = worker::spawn_pool(
+        opts.threads.max(1),
         WorkerConfig {
             log_sink: LogSink::Console,
             runtime: RuntimeOptions::default(),
+            outbound: Arc::new(Outbound::new(opts.outbound.clone()).context("outbound fetch settings")?),
+        },
+        PoolLimits {
+            isolate_memory_budget: opts.isolate_memory_budget,
+            ..PoolLimits::default()
         },
     )?;
-    handle
-        .load(name.clone(), Arc::new(loaded.bundle.clone()))
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("the handler failed to load")?;
     let router = Arc::new(Router::new("localhost"));
-    router.set_fallback(Some(Target {
-        deployment: name.clone(),
-        worker: handle.clone(),
-    }));
+    let mut served = Vec::new();
+    let mut watched = Vec::new();
+    for path in &opts.paths {
+        let (loaded, limits) = read(path, &policy)?;
+        if served.iter().any(|s: &Served| *s.name == *loaded.name) {
+            anyhow::bail!("{}: another handler is already named '{}'", path.display(), loaded.name);
+        }
+        watched.extend(loaded.watch.iter().cloned());
+        let name = deploy(loaded, limits, &handle, &router, served.is_empty())
+            .await
+            .with_context(|| format!("{}: the handler failed to load", path.display()))?;
+        served.push(Served {
+            path: path.clone(),
+            name,
+        });
+    }
 
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr()?;
+    if served.len() > 1 {
+        for s in &served {
+            println!("{}: http://{}.localhost:{}/", s.name, s.name, addr.port());
+        }
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let service = Arc::new(Service {
         router: router.clone(),
@@ -131,7 +240,7 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
                 }
             }
         })?;
-        for p in &loaded.watch {
+        for p in &watched {
             w.watch(p, notify::RecursiveMode::Recursive)?;
         }
         Some(w)
@@ -148,7 +257,9 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
             Some(()) = change_rx.recv() => {
                 // Let a burst of writes settle.
                 while let Ok(Some(())) = tokio::time::timeout(Duration::from_millis(50), change_rx.recv()).await {}
-                reload(&opts.path, &name, &handle).await;
+                for (i, s) in served.iter().enumerate() {
+                    reload(s, &policy, &handle, &router, i == 0).await;
+                }
             }
         }
     }
@@ -160,16 +271,32 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
     drop(handle);
     router.set_fallback(None);
     drop(router);
-    let _ = tokio::task::spawn_blocking(move || join.join()).await;
+    let _ = tokio::task::spawn_blocking(move || joins.into_iter().for_each(|j| drop(j.join()))).await;
     Ok(())
 }
 
-async fn reload(path: &Path, name: &Arc<str>, handle: &worker::WorkerHandle) {
-    match load_path(path) {
-        Ok(loaded) => match handle.load(name.clone(), Arc::new(loaded.bundle)).await {
-            Ok(()) => println!("reloaded {}", path.display()),
-            Err(e) => eprintln!("reload failed, still serving the previous version:\n{e}"),
-        },
-        Err(e) => eprintln!("reload failed, still serving the previous version:\n{e}"),
+/// Reloads a handler whose files may have changed; a broken edit leaves
+/// the previous version serving.
+async fn reload(
+    served: &Served,
+    policy: &LimitsPolicy,
+    handle: &worker::WorkerHandle,
+    router: &Router,
+    fallback: bool,
+) {
+    let result = match read(&served.path, policy) {
+        Ok((loaded, _)) if *loaded.name != *served.name => Err(anyhow::anyhow!(
+            "the name changed to '{}'; restart outpost dev to serve it under the new name",
+            loaded.name
+        )),
+        Ok((loaded, limits)) => deploy(loaded, limits, handle, router, fallback).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => println!("reloaded {}", served.path.display()),
+        Err(e) => eprintln!(
+            "reload of {} failed, still serving the previous version:\n{e:#}",
+            served.path.display()
+        ),
     }
 }

@@ -1,12 +1,16 @@
 //! The node's implementation of the runtime's [`Host`]: tokio timers,
-//! logging to the console or `tracing`, and outbound `fetch()` over hyper.
+//! logging to the console or `tracing`, and outbound `fetch()` through the
+//! node's guarded HTTP client ([`crate::outbound`]).
 
+use std::cell::OnceCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use outpost_js::{Body, FetchError, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel};
+use futures::channel::oneshot;
+use outpost_js::{FetchError, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel};
+
+use crate::outbound::{Client, Outbound, RedirectMode};
 
 /// Where handler log lines go.
 #[derive(Clone)]
@@ -17,23 +21,40 @@ pub enum LogSink {
     Tracing,
 }
 
-/// Host capabilities for one deployment's isolates.
+/// Host capabilities for one deployment's isolate.
 pub struct NodeHost {
     deployment: Arc<str>,
     sink: LogSink,
+    outbound: Arc<Outbound>,
+    /// The isolate's HTTP client, made on its first fetch.
+    client: OnceCell<Result<Rc<Client>, String>>,
 }
 
 impl NodeHost {
-    /// A host for `deployment` logging to `sink`.
-    pub fn new(deployment: &str, sink: LogSink) -> Self {
+    /// A host for `deployment` logging to `sink` and fetching through
+    /// `outbound`.
+    pub fn new(deployment: &str, sink: LogSink, outbound: Arc<Outbound>) -> Self {
         NodeHost {
             deployment: deployment.into(),
             sink,
+            outbound,
+            client: OnceCell::new(),
         }
+    }
+
+    fn client(&self) -> Result<Rc<Client>, FetchError> {
+        self.client
+            .get_or_init(|| self.outbound.client().map(Rc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|e| FetchError(format!("fetch failed: {e}")))
     }
 }
 
 impl Host for NodeHost {
+    fn limit_exceeded(&self, limit: outpost_js::Limit) {
+        crate::metrics::record_limit_exceeded(limit.as_str(), &self.deployment);
+    }
+
     fn log(&self, level: LogLevel, message: &str) {
         match self.sink {
             LogSink::Console => match level {
@@ -54,82 +75,39 @@ impl Host for NodeHost {
     }
 
     fn fetch(&self, request: HttpRequest) -> LocalFuture<Result<HttpResponse, FetchError>> {
-        Box::pin(outbound_fetch(request))
+        let fetched = self.outbound_fetch(request, RedirectMode::Follow, None);
+        Box::pin(async move { fetched.await.map(|(response, _)| response) })
+    }
+
+    fn fetch_with(
+        &self,
+        request: HttpRequest,
+        redirect: &str,
+        abort: oneshot::Receiver<()>,
+    ) -> LocalFuture<Result<(HttpResponse, Option<String>), FetchError>> {
+        let mode = RedirectMode::parse(redirect).unwrap_or_default();
+        self.outbound_fetch(request, mode, Some(abort))
     }
 }
 
-/// Outbound HTTP/1.1 over plain TCP (`http:` URLs).
-async fn outbound_fetch(request: HttpRequest) -> Result<HttpResponse, FetchError> {
-    let uri: http::Uri = request
-        .url
-        .parse()
-        .map_err(|e| FetchError(format!("invalid URL {}: {e}", request.url)))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some(other) => {
-            return Err(FetchError(format!(
-                "fetch: the {other}: scheme is not supported by this node yet"
-            )));
-        }
-        None => return Err(FetchError("fetch: URL has no scheme".into())),
-    }
-    let host = uri
-        .host()
-        .ok_or_else(|| FetchError("fetch: URL has no host".into()))?
-        .to_string();
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| FetchError(format!("fetch {}: {e}", request.url)))?;
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io)
-        .await
-        .map_err(|e| FetchError(format!("fetch {}: {e}", request.url)))?;
-    tokio::task::spawn_local(async move {
-        let _ = conn.await;
-    });
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut builder = http::Request::builder().method(request.method.as_str()).uri(path);
-    let mut has_host = false;
-    for (k, v) in &request.headers {
-        has_host |= k.eq_ignore_ascii_case("host");
-        builder = builder.header(k.as_str(), v.as_str());
-    }
-    if !has_host {
-        let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or(host);
-        builder = builder.header("host", authority);
-    }
-    let body = match request.body {
-        Body::Full(b) => b,
-        _ => Bytes::new(),
-    };
-    let req = builder
-        .body(Full::new(body))
-        .map_err(|e| FetchError(format!("fetch: {e}")))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| FetchError(format!("fetch {}: {e}", request.url)))?;
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
+impl NodeHost {
+    fn outbound_fetch(
+        &self,
+        request: HttpRequest,
+        mode: RedirectMode,
+        abort: Option<oneshot::Receiver<()>>,
+    ) -> LocalFuture<Result<(HttpResponse, Option<String>), FetchError>> {
+        let client = self.client();
+        let deployment = self.deployment.clone();
+        Box::pin(async move {
+            let client = client?;
+            client.fetch(request, mode, abort).await.map_err(|e| {
+                if let crate::outbound::OutboundError::Refused { ip, reason, .. } = &e {
+                    // The address and why, never the URL (it may carry secrets).
+                    tracing::debug!(deployment = %deployment, %ip, reason, "outbound fetch refused");
+                }
+                FetchError(format!("fetch failed: {e}"))
+            })
         })
-        .collect();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| FetchError(format!("fetch {}: {e}", request.url)))?
-        .to_bytes();
-    Ok(HttpResponse {
-        status,
-        headers,
-        body: Body::Full(bytes),
-    })
+    }
 }

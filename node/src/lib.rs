@@ -13,12 +13,15 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod agent;
 pub mod bundle;
 pub mod dev;
 pub mod host;
 pub mod ingress;
+pub mod limits;
 pub mod manifest;
 pub mod metrics;
+pub mod outbound;
 pub mod router;
 pub mod worker;
 

@@ -28,6 +28,9 @@ pub struct Manifest {
     /// Cron triggers.
     #[serde(default)]
     pub triggers: Triggers,
+    /// `[limits]`: CPU, memory, time, subrequests and body sizes.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsSection,
     /// KV namespaces bound on `env` (accepted; bindings are not served yet).
     #[serde(default)]
     pub kv_namespaces: Vec<toml::Value>,
@@ -169,6 +172,20 @@ crons = ["*/5 * * * *"]
         assert_eq!(m.vars_json()["LIMIT"], serde_json::json!(3));
         assert_eq!(m.triggers.crons.len(), 1);
         assert!(m.other.contains_key("workers_dev"));
+    }
+
+    #[test]
+    fn reads_the_limits_section() {
+        let m = Manifest::parse(
+            "outpost.toml",
+            "name = \"a\"\n[limits]\ncpu_ms = 20\nsubrequests = 5\n",
+            true,
+        )
+        .unwrap();
+        assert_eq!(m.limits.cpu_ms, Some(20));
+        assert_eq!(m.limits.subrequests, Some(5));
+        let err = Manifest::parse("outpost.toml", "[limits]\ncpu = 20\n", true).unwrap_err();
+        assert!(err.to_string().contains("unknown field `cpu`"), "{err}");
     }
 
     #[test]

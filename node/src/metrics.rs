@@ -15,6 +15,20 @@ pub const REQUEST_DURATION: &str = "outpost_request_duration_seconds";
 pub const REJECTED: &str = "outpost_requests_rejected_total";
 /// Isolates stopped by a limit (`cpu`, `memory`, `wall-clock`) and replaced.
 pub const ISOLATES_STOPPED: &str = "outpost_isolates_stopped_total";
+/// Idle isolates evicted to keep the pool under its memory budget.
+pub const ISOLATES_EVICTED: &str = "outpost_isolates_evicted_total";
+/// Isolates started again for a request after they had been evicted.
+pub const ISOLATES_RECREATED: &str = "outpost_isolates_recreated_total";
+/// Isolates running now (one per deployment per thread it is warm on).
+pub const ISOLATES_LIVE: &str = "outpost_isolates_live";
+/// V8 heap in use by all isolates, bytes, summed from their last
+/// measurements.
+pub const ISOLATE_HEAP: &str = "outpost_isolate_heap_bytes";
+/// Deployments backed off after repeated limit stops (once per backoff).
+pub const DEPLOYMENTS_BACKED_OFF: &str = "outpost_deployments_backed_off_total";
+/// Requests that met a limit, by limit (`cpu`, `memory`, `wall-clock`,
+/// `subrequests`) and deployment.
+pub const LIMITS_EXCEEDED: &str = "outpost_limits_exceeded_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -59,12 +73,60 @@ pub fn record_request(status: u16, elapsed: Duration) {
 }
 
 /// Records a request refused before dispatch (`busy`, `unavailable`,
-/// `no_route`, `too_large`).
+/// `no_route`, `too_large`, `backed_off`).
 pub fn record_rejected(reason: &'static str) {
     metrics::counter!(REJECTED, "reason" => reason).increment(1);
+}
+
+/// Records a request of `deployment` that met `limit`.
+pub fn record_limit_exceeded(limit: &'static str, deployment: &str) {
+    metrics::counter!(LIMITS_EXCEEDED, "limit" => limit, "deployment" => deployment.to_string()).increment(1);
 }
 
 /// Records an isolate a limit stopped.
 pub fn record_isolate_stopped(limit: &'static str) {
     metrics::counter!(ISOLATES_STOPPED, "limit" => limit).increment(1);
+}
+
+/// Handles of the isolate pool's metrics, resolved once.
+struct PoolMetrics {
+    evicted: metrics::Counter,
+    recreated: metrics::Counter,
+    backed_off: metrics::Counter,
+    live: metrics::Gauge,
+    heap: metrics::Gauge,
+}
+
+static POOL_METRICS: OnceLock<PoolMetrics> = OnceLock::new();
+
+fn pool_metrics() -> &'static PoolMetrics {
+    POOL_METRICS.get_or_init(|| PoolMetrics {
+        evicted: metrics::counter!(ISOLATES_EVICTED),
+        recreated: metrics::counter!(ISOLATES_RECREATED),
+        backed_off: metrics::counter!(DEPLOYMENTS_BACKED_OFF),
+        live: metrics::gauge!(ISOLATES_LIVE),
+        heap: metrics::gauge!(ISOLATE_HEAP),
+    })
+}
+
+/// Records an idle isolate evicted under the memory budget.
+pub fn record_isolate_evicted() {
+    pool_metrics().evicted.increment(1);
+}
+
+/// Records an evicted isolate started again for a request.
+pub fn record_isolate_recreated() {
+    pool_metrics().recreated.increment(1);
+}
+
+/// Records a deployment backed off after repeated limit stops.
+pub fn record_backed_off() {
+    pool_metrics().backed_off.increment(1);
+}
+
+/// Sets the isolates running and the heap they use (bytes).
+pub fn record_isolates(live: usize, heap_bytes: usize) {
+    let m = pool_metrics();
+    m.live.set(live as f64);
+    m.heap.set(heap_bytes as f64);
 }

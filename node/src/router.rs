@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use crate::limits::DeploymentLimits;
 use crate::worker::WorkerHandle;
 
 /// Where a request goes.
@@ -12,6 +13,19 @@ pub struct Target {
     pub deployment: Arc<str>,
     /// The isolate thread that serves it.
     pub worker: WorkerHandle,
+    /// Its limits (the ingress enforces the body sizes).
+    pub limits: DeploymentLimits,
+}
+
+impl Target {
+    /// `deployment` on `worker`, with the default limits.
+    pub fn new(deployment: Arc<str>, worker: WorkerHandle) -> Self {
+        Target {
+            deployment,
+            worker,
+            limits: DeploymentLimits::default(),
+        }
+    }
 }
 
 /// A route pattern: `host/path*` as in `api.example.com/v1/*`.

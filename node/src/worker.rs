@@ -1,29 +1,62 @@
 //! The isolate pool: worker threads, each owning V8 isolates (one per
 //! deployment it serves) and a single-threaded tokio runtime driving their
 //! event loops. Other threads talk to a worker only through its bounded job
-//! channel.
+//! channel, and through the pool-wide accounting beside it.
 //!
 //! A deployment starts on one thread; when every thread it is on has
-//! [`SPREAD_AT`] requests in flight it spreads to another, which loads it
-//! on demand. A full job queue, or a deployment over its in-flight cap,
-//! answers `503` with `Retry-After` instead of queueing without bound.
+//! [`SPREAD_AT`] requests in flight, or has been busy with one piece of work
+//! for longer than [`STALLED_AFTER`] (a neighbour spinning until its CPU
+//! limit), it spreads to another, which loads it on demand. A full job
+//! queue, or a deployment over its in-flight cap, answers `503` with
+//! `Retry-After` instead of queueing without bound.
+//!
+//! Density: a thread polls only the isolates that were woken or got a
+//! request (each has its own waker, see `ready`), so idle isolates cost it
+//! nothing. Under a memory budget ([`PoolLimits::isolate_memory_budget`])
+//! idle isolates are evicted least recently used first (see `memory`); the
+//! deployment stays loaded, and its next request (or a TLS ClientHello
+//! naming it, through [`WorkerHandle::prewarm`]) starts an isolate again
+//! from its current version.
+//!
+//! Neighbour protection: a deployment whose isolates a limit stops
+//! [`backoff::STRIKES`] times within [`backoff::WINDOW`] is backed off: its
+//! requests answer `503` with `Retry-After` without running JS, for a period
+//! that doubles while it keeps offending (see [`backoff`]).
+
+pub mod backoff;
+mod memory;
+mod ready;
+mod thread;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::task::Poll;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::channel::oneshot;
-use outpost_js::{Bundle, HttpRequest, HttpResponse, Limit, Runtime, RuntimeOptions};
+use outpost_js::{Body, Bundle, HttpRequest, HttpResponse, RuntimeOptions};
 use tokio::sync::mpsc;
 
-use crate::host::{LogSink, NodeHost};
+use crate::host::LogSink;
+pub use memory::PoolStats;
+use ready::ReadyQueue;
+use thread::{Worker, run};
 
 /// In-flight requests on every thread of a deployment before it spreads to
 /// one more thread.
 pub const SPREAD_AT: usize = 4;
+
+/// How long one piece of a thread's work (a job such as a request or an
+/// isolate start, or a turn of one isolate's event loop) may last before
+/// the thread counts as busy for every deployment on it, so their requests
+/// spread to other threads.
+pub const STALLED_AFTER: Duration = Duration::from_millis(10);
+
+/// The body of the `503` a backed-off deployment's requests get.
+pub const BACKED_OFF_BODY: &str = "outpost: deployment backed off after repeated limit violations";
 
 /// Work for an isolate thread.
 enum Job {
@@ -33,11 +66,14 @@ enum Job {
         request: HttpRequest,
         reply: oneshot::Sender<HttpResponse>,
     },
-    /// Start (or replace) a deployment's isolate. The old isolate finishes
-    /// its in-flight requests before it is dropped.
+    /// Start a deployment's isolate from `code`, replacing the one running
+    /// here (which finishes its in-flight requests before it is dropped).
+    /// With a `reply` this validates a new version, which becomes the
+    /// deployment's code once its isolate has started; without one, only an
+    /// isolate already running here is replaced.
     Load {
-        key: Arc<str>,
-        bundle: Arc<Bundle>,
+        slot: Arc<Slot>,
+        code: Arc<Code>,
         reply: Option<oneshot::Sender<Result<(), String>>>,
     },
     /// Make sure the deployment's isolate exists (cold-start hiding).
@@ -58,18 +94,105 @@ struct Local {
     pool: *const Pool,
     index: usize,
     worker: Rc<RefCell<Worker>>,
-    /// Wakes the worker's loop so it polls isolates that got new work.
-    waker: Rc<RefCell<Option<std::task::Waker>>>,
 }
 
 thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
 }
 
+/// What the pool's handle and its threads share. Threads hold no sender of
+/// the job channels, so dropping the last handle ends them.
+struct Shared {
+    /// Time zero of the pool's clocks (LRU stamps, turns, backoffs).
+    epoch: Instant,
+    memory: memory::Budget,
+    /// Every thread: the serving ones, then the quarantine thread.
+    threads: Box<[ThreadState]>,
+    /// Threads that accept connections and serve deployments; the one
+    /// after them is the quarantine thread, where offenders run.
+    serving: usize,
+}
+
+/// What other threads see of a worker thread.
+struct ThreadState {
+    /// Its isolates to poll; wakes its loop.
+    ready: Arc<ReadyQueue>,
+    /// Asked to evict idle isolates until the pool fits its budget.
+    reclaim: AtomicBool,
+    /// When its current piece of work began (µs since the epoch, plus
+    /// one); 0 while it waits.
+    busy_since: AtomicU64,
+    /// When its least recently used idle isolate last got a request (µs
+    /// since the epoch); `u64::MAX` when it has none. Kept under a budget.
+    oldest_use: AtomicU64,
+}
+
+impl Shared {
+    /// `serving` threads plus the quarantine thread.
+    fn new(serving: usize, budget: Option<usize>) -> Self {
+        Shared {
+            epoch: Instant::now(),
+            memory: memory::Budget::new(budget),
+            serving,
+            threads: (0..=serving)
+                .map(|_| ThreadState {
+                    ready: Arc::default(),
+                    reclaim: AtomicBool::new(false),
+                    busy_since: AtomicU64::new(0),
+                    oldest_use: AtomicU64::new(u64::MAX),
+                })
+                .collect(),
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Whether thread `t` has been on one piece of work for longer than
+    /// [`STALLED_AFTER`]. The clock is read (into `now`) only when the
+    /// thread is busy at all.
+    fn stalled(&self, t: usize, now: &mut Option<u64>) -> bool {
+        let began = self.threads[t].busy_since.load(Ordering::Relaxed);
+        if began == 0 {
+            return false;
+        }
+        let now = *now.get_or_insert_with(|| self.now_us());
+        now.saturating_sub(began - 1) > STALLED_AFTER.as_micros() as u64
+    }
+
+    /// The thread other than `me`, and not already asked to reclaim, whose
+    /// least recently used idle isolate is the oldest: (its last use, thread).
+    fn oldest_elsewhere(&self, me: usize) -> Option<(u64, usize)> {
+        self.threads
+            .iter()
+            .enumerate()
+            .filter(|&(t, s)| t != me && !s.reclaim.load(Ordering::Relaxed))
+            .map(|(t, s)| (s.oldest_use.load(Ordering::Relaxed), t))
+            .filter(|&(used, _)| used != u64::MAX)
+            .min()
+    }
+
+    /// Asks thread `t` to evict idle isolates on its next turn.
+    fn ask_to_reclaim(&self, t: usize) {
+        let state = &self.threads[t];
+        if !state.reclaim.swap(true, Ordering::AcqRel) {
+            state.ready.wake_loop();
+        }
+    }
+}
+
 /// The thread for a request: the one it arrived on when the deployment is
-/// there and not busy; else the least busy of the deployment's threads;
-/// when all of those are busy, one more thread (preferably `here`).
-fn pick_thread(slot: &Slot, here: Option<usize>, pool_threads: usize) -> usize {
+/// there and not busy; else the least busy of the deployment's threads (a
+/// stalled thread counts as busy); when all of those are busy, one more
+/// thread (preferably `here`, else one that is not stalled).
+fn pick_thread(slot: &Slot, here: Option<usize>, shared: &Shared) -> usize {
+    let pool_threads = shared.serving;
+    let quarantine = shared.serving;
     let mut threads = slot.threads.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(h) = here
         && threads.contains(&h)
@@ -77,19 +200,37 @@ fn pick_thread(slot: &Slot, here: Option<usize>, pool_threads: usize) -> usize {
     {
         return h;
     }
+    let mut now = None;
+    if slot.backoff.is_offender(|| shared.now_ms()) {
+        // A deployment a limit stopped lately runs on the quarantine thread,
+        // which accepts no connections: its next endless loop stalls no
+        // thread that serves its neighbours.
+        if !threads.contains(&quarantine) {
+            threads.push(quarantine);
+        }
+        return quarantine;
+    }
     let (best, load) = threads
         .iter()
-        .map(|&t| (t, slot.inflight[t].load(Ordering::Relaxed)))
+        .filter(|&&t| t != quarantine)
+        .map(|&t| {
+            let mut load = slot.inflight[t].load(Ordering::Relaxed);
+            if shared.stalled(t, &mut now) {
+                load += SPREAD_AT;
+            }
+            (t, load)
+        })
         .min_by_key(|&(_, n)| n)
         .expect("a deployment is on at least one thread");
-    if load >= SPREAD_AT && threads.len() < pool_threads {
+    let spread_over = threads.iter().filter(|&&t| t != quarantine).count();
+    if load >= SPREAD_AT && spread_over < pool_threads {
+        let first = threads[0];
+        let free = |t: &usize| !threads.contains(t);
+        let others = || (0..pool_threads).map(|i| (first + i) % pool_threads).filter(free);
         let next = here
-            .filter(|h| !threads.contains(h))
-            .or_else(|| {
-                (0..pool_threads)
-                    .map(|i| (threads[0] + i) % pool_threads)
-                    .find(|t| !threads.contains(t))
-            })
+            .filter(free)
+            .or_else(|| others().find(|&t| !shared.stalled(t, &mut now)))
+            .or_else(|| others().next())
             .expect("a free thread");
         threads.push(next);
         return next;
@@ -97,19 +238,46 @@ fn pick_thread(slot: &Slot, here: Option<usize>, pool_threads: usize) -> usize {
     best
 }
 
+/// A version of a deployment: its code and the limits its isolates run
+/// under.
+struct Code {
+    bundle: Arc<Bundle>,
+    options: RuntimeOptions,
+}
+
 /// A deployment as the pool knows it.
 struct Slot {
     key: Arc<str>,
-    bundle: RwLock<Arc<Bundle>>,
+    /// The version isolates start from.
+    code: RwLock<Arc<Code>>,
     /// Threads it is on, in the order it spread to them.
     threads: Mutex<Vec<usize>>,
     /// Requests in flight, per thread.
     inflight: Box<[AtomicUsize]>,
+    /// Threads it has a live isolate on now.
+    warm: AtomicUsize,
+    /// Its limit stops, and whether it is backed off.
+    backoff: backoff::Backoff,
 }
 
 impl Slot {
+    fn new(key: Arc<str>, code: Arc<Code>, home: usize, pool_threads: usize) -> Self {
+        Slot {
+            key,
+            code: RwLock::new(code),
+            threads: Mutex::new(vec![home]),
+            inflight: (0..pool_threads).map(|_| AtomicUsize::new(0)).collect(),
+            warm: AtomicUsize::new(0),
+            backoff: backoff::Backoff::default(),
+        }
+    }
+
     fn total_inflight(&self) -> usize {
         self.inflight.iter().map(|n| n.load(Ordering::Relaxed)).sum()
+    }
+
+    fn code(&self) -> Arc<Code> {
+        self.code.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -130,13 +298,30 @@ pub enum DispatchError {
 /// Decrements a deployment's in-flight count when the response head has
 /// arrived (or the request was abandoned).
 pub struct InflightGuard {
-    slot: Arc<Slot>,
-    thread: usize,
+    /// The deployment and thread counted; `None` when the request was
+    /// answered without reaching a thread.
+    held: Option<(Arc<Slot>, usize)>,
 }
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
-        self.slot.inflight[self.thread].fetch_sub(1, Ordering::Relaxed);
+        if let Some((slot, thread)) = &self.held {
+            slot.inflight[*thread].fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The `503` a backed-off deployment's requests get, with `Retry-After` in
+/// whole seconds (rounded up).
+fn backed_off_response(remaining: Duration) -> HttpResponse {
+    let seconds = remaining.as_millis().div_ceil(1000).max(1);
+    HttpResponse {
+        status: 503,
+        headers: vec![
+            ("content-type".into(), "text/plain;charset=UTF-8".into()),
+            ("retry-after".into(), seconds.to_string()),
+        ],
+        body: Body::Full(Bytes::from_static(BACKED_OFF_BODY.as_bytes())),
     }
 }
 
@@ -147,15 +332,22 @@ pub struct WorkerConfig {
     pub log_sink: LogSink,
     /// Isolate options (heap limit, …).
     pub runtime: RuntimeOptions,
+    /// Outbound `fetch()`: address policy, DNS, TLS roots, timeouts.
+    pub outbound: Arc<crate::outbound::Outbound>,
 }
 
-/// Pool sizing and queue bounds.
+/// Pool sizing, queue bounds and the memory budget.
 #[derive(Clone, Debug)]
 pub struct PoolLimits {
     /// Jobs waiting per worker thread before new requests get 503.
     pub queue_per_thread: usize,
     /// Requests in flight per deployment before new ones get 503.
     pub inflight_per_deployment: usize,
+    /// V8 heap all isolates of the pool may use together, in bytes (`None`
+    /// or 0: unlimited). Idle isolates are evicted, least recently used
+    /// first, to stay under it; busy ones are not, so the total can pass it
+    /// while every isolate is serving.
+    pub isolate_memory_budget: Option<usize>,
 }
 
 impl Default for PoolLimits {
@@ -163,6 +355,7 @@ impl Default for PoolLimits {
         PoolLimits {
             queue_per_thread: 1024,
             inflight_per_deployment: 4096,
+            isolate_memory_budget: None,
         }
     }
 }
@@ -171,7 +364,10 @@ struct Pool {
     threads: Vec<mpsc::Sender<Job>>,
     deployments: RwLock<HashMap<Arc<str>, Arc<Slot>>>,
     limits: PoolLimits,
+    /// Limits of deployments loaded without their own.
+    default_options: RuntimeOptions,
     next_home: AtomicUsize,
+    shared: Arc<Shared>,
 }
 
 /// A handle to the isolate pool; cheap to clone.
@@ -195,18 +391,46 @@ impl WorkerHandle {
     /// previous version serving. Requests already running finish on the
     /// version they started on.
     pub async fn load(&self, deployment: Arc<str>, bundle: Arc<Bundle>) -> Result<(), String> {
+        let options = self.pool.default_options.clone();
+        self.load_with(deployment, bundle, options).await
+    }
+
+    /// [`load`](Self::load) with the deployment's own limits: every isolate
+    /// started for it (first start, spreading, re-creation after an
+    /// eviction or a limit stop) uses `options`.
+    ///
+    /// The new version is validated by starting its isolate on the
+    /// deployment's first thread (evicting idle isolates if the memory
+    /// budget needs it); a version that starts clears a backoff.
+    pub async fn load_with(
+        &self,
+        deployment: Arc<str>,
+        bundle: Arc<Bundle>,
+        options: RuntimeOptions,
+    ) -> Result<(), String> {
+        let code = Arc::new(Code { bundle, options });
         let existing = self.slot(&deployment);
-        let threads = match &existing {
-            Some(slot) => slot.threads.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            None => vec![self.pool.next_home.fetch_add(1, Ordering::Relaxed) % self.pool.threads.len()],
+        let slot = match &existing {
+            Some(slot) => slot.clone(),
+            None => {
+                let serving = self.pool.shared.serving;
+                let home = self.pool.next_home.fetch_add(1, Ordering::Relaxed) % serving;
+                Arc::new(Slot::new(
+                    deployment.clone(),
+                    code.clone(),
+                    home,
+                    self.pool.threads.len(),
+                ))
+            }
         };
-        // Validate on the first thread, then swap on the others.
+        let threads = slot.threads.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // Validate on the first thread (which makes it the deployment's
+        // version), then swap on the others.
         let (reply, rx) = oneshot::channel();
-        let first = threads[0];
-        self.pool.threads[first]
+        self.pool.threads[threads[0]]
             .send(Job::Load {
-                key: deployment.clone(),
-                bundle: bundle.clone(),
+                slot: slot.clone(),
+                code: code.clone(),
                 reply: Some(reply),
             })
             .await
@@ -215,27 +439,18 @@ impl WorkerHandle {
         for &t in &threads[1..] {
             let _ = self.pool.threads[t]
                 .send(Job::Load {
-                    key: deployment.clone(),
-                    bundle: bundle.clone(),
+                    slot: slot.clone(),
+                    code: code.clone(),
                     reply: None,
                 })
                 .await;
         }
-        match existing {
-            Some(slot) => *slot.bundle.write().unwrap_or_else(|e| e.into_inner()) = bundle,
-            None => {
-                let slot = Arc::new(Slot {
-                    key: deployment.clone(),
-                    bundle: RwLock::new(bundle),
-                    threads: Mutex::new(threads),
-                    inflight: (0..self.pool.threads.len()).map(|_| AtomicUsize::new(0)).collect(),
-                });
-                self.pool
-                    .deployments
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(deployment, slot);
-            }
+        if existing.is_none() {
+            self.pool
+                .deployments
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(deployment, slot);
         }
         Ok(())
     }
@@ -260,25 +475,45 @@ impl WorkerHandle {
         self.slot(deployment).is_some()
     }
 
+    /// Whether `deployment` has a live isolate on some thread now (false
+    /// once it has been evicted everywhere; its next request starts one).
+    pub fn is_warm(&self, deployment: &str) -> bool {
+        self.slot(deployment)
+            .is_some_and(|s| s.warm.load(Ordering::Relaxed) > 0)
+    }
+
     /// Starts the deployment's isolate on its first thread if it is not
-    /// running (a no-op when it is). Used when a TLS ClientHello names the
-    /// deployment's host, before its HTTP request arrives.
+    /// running (a no-op when it is, or while the deployment is backed off).
+    /// Used when a TLS ClientHello names the deployment's host, before its
+    /// HTTP request arrives.
     pub fn prewarm(&self, deployment: &str) {
         if let Some(slot) = self.slot(deployment) {
+            if slot.backoff.remaining(|| self.pool.shared.now_ms()).is_some() {
+                return;
+            }
             let t = slot.threads.lock().unwrap_or_else(|e| e.into_inner())[0];
             let _ = self.pool.threads[t].try_send(Job::Prewarm { slot });
         }
     }
+
     /// Hands `request` to an isolate of `deployment`. A request accepted on
     /// an isolate thread the deployment runs on stays there (no thread hop);
     /// otherwise it goes to the least busy thread the deployment is on,
-    /// spreading to one more thread when all of those are busy.
+    /// spreading to one more thread when all of those are busy. A backed-off
+    /// deployment's request is answered `503` here, without reaching JS.
     pub fn dispatch(
         &self,
         deployment: &str,
         request: HttpRequest,
     ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
         let slot = self.slot(deployment).ok_or(DispatchError::NotLoaded)?;
+        let shared = &self.pool.shared;
+        if let Some(remaining) = slot.backoff.remaining(|| shared.now_ms()) {
+            crate::metrics::record_rejected("backed_off");
+            let (reply, rx) = oneshot::channel();
+            let _ = reply.send(backed_off_response(remaining));
+            return Ok((rx, InflightGuard { held: None }));
+        }
         if slot.total_inflight() >= self.pool.limits.inflight_per_deployment {
             return Err(DispatchError::Busy);
         }
@@ -288,21 +523,17 @@ impl WorkerHandle {
                 .filter(|l| std::ptr::eq(l.pool, Arc::as_ptr(&self.pool)))
                 .map(|l| l.index)
         });
-        let thread = pick_thread(&slot, here, self.pool.threads.len());
+        let thread = pick_thread(&slot, here, shared);
         slot.inflight[thread].fetch_add(1, Ordering::Relaxed);
         let guard = InflightGuard {
-            slot: slot.clone(),
-            thread,
+            held: Some((slot.clone(), thread)),
         };
         let (reply, rx) = oneshot::channel();
         if here == Some(thread) {
             LOCAL.with(|l| {
                 let l = l.borrow();
                 let l = l.as_ref().expect("checked above");
-                let has_work = l.worker.borrow_mut().request(&slot, request, reply);
-                if has_work && let Some(w) = l.waker.borrow().as_ref() {
-                    w.wake_by_ref();
-                }
+                l.worker.borrow_mut().request(&slot, request, reply);
             });
             return Ok((rx, guard));
         }
@@ -322,7 +553,7 @@ impl WorkerHandle {
     {
         let make = Arc::new(make);
         let mut done = Vec::new();
-        for (i, tx) in self.pool.threads.iter().enumerate() {
+        for (i, tx) in self.pool.threads.iter().enumerate().take(self.pool.shared.serving) {
             let (finished, rx) = oneshot::channel();
             let make = make.clone();
             let task: SpawnFn = Box::new(move || {
@@ -338,9 +569,9 @@ impl WorkerHandle {
         done
     }
 
-    /// Number of worker threads.
+    /// Number of serving threads (the quarantine thread not counted).
     pub fn threads(&self) -> usize {
-        self.pool.threads.len()
+        self.pool.shared.serving
     }
 
     /// The threads `deployment` runs on.
@@ -349,29 +580,46 @@ impl WorkerHandle {
             .map(|s| s.threads.lock().unwrap_or_else(|e| e.into_inner()).clone())
             .unwrap_or_default()
     }
+
+    /// The pool's isolates and what they use, evictions, re-creations and
+    /// backoffs so far.
+    pub fn stats(&self) -> PoolStats {
+        self.pool.shared.memory.stats()
+    }
 }
 
-/// Starts a pool of `threads` isolate threads (`outpost-isolate-N`).
+/// Starts a pool of `threads` serving isolate threads (`outpost-isolate-N`)
+/// and the quarantine thread (`outpost-isolate-q`), where deployments a
+/// limit stopped lately run. Connections are accepted on serving threads
+/// only ([`WorkerHandle::spawn_on_each`]).
 pub fn spawn_pool(
     threads: usize,
     config: WorkerConfig,
     limits: PoolLimits,
 ) -> std::io::Result<(WorkerHandle, Vec<std::thread::JoinHandle<()>>)> {
     let n = threads.max(1);
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::channel(limits.queue_per_thread.max(1))).unzip();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..=n).map(|_| mpsc::channel(limits.queue_per_thread.max(1))).unzip();
+    let shared = Arc::new(Shared::new(n, limits.isolate_memory_budget.filter(|&b| b > 0)));
     let pool = Arc::new(Pool {
         threads: senders,
         deployments: RwLock::default(),
         limits,
+        default_options: config.runtime.clone(),
         next_home: AtomicUsize::new(0),
+        shared: shared.clone(),
     });
     let mut joins = Vec::new();
     for (i, rx) in receivers.into_iter().enumerate() {
         let config = config.clone();
+        let shared = shared.clone();
         // Identifies the pool on its threads; compared, never dereferenced.
         let pool_id = Arc::as_ptr(&pool) as usize;
         let join = std::thread::Builder::new()
-            .name(format!("outpost-isolate-{i}"))
+            .name(if i == n {
+                "outpost-isolate-q".into()
+            } else {
+                format!("outpost-isolate-{i}")
+            })
             .stack_size(8 << 20)
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -379,168 +627,20 @@ pub fn spawn_pool(
                     .build()
                     .expect("worker tokio runtime");
                 let local = tokio::task::LocalSet::new();
-                local.block_on(&rt, run(Worker::new(config), pool_id as *const Pool, i, rx));
+                let worker = Worker::new(config, i, shared);
+                local.block_on(&rt, run(worker, pool_id as *const Pool, i, rx));
             })?;
         joins.push(join);
     }
     Ok((WorkerHandle { pool }, joins))
 }
 
-/// Starts a pool with one isolate thread.
+/// Starts a pool with one serving isolate thread; the join handle is the
+/// serving thread's (the quarantine thread ends with it, once the last
+/// handle is dropped).
 pub fn spawn(_name: String, config: WorkerConfig) -> std::io::Result<(WorkerHandle, std::thread::JoinHandle<()>)> {
     let (handle, mut joins) = spawn_pool(1, config, PoolLimits::default())?;
     Ok((handle, joins.remove(0)))
-}
-
-struct Worker {
-    config: WorkerConfig,
-    live: HashMap<Arc<str>, Runtime>,
-    /// Replaced isolates finishing their in-flight requests.
-    retiring: Vec<Runtime>,
-}
-
-impl Worker {
-    fn new(config: WorkerConfig) -> Self {
-        Worker {
-            config,
-            live: HashMap::new(),
-            retiring: Vec::new(),
-        }
-    }
-
-    fn start(&self, key: &str, bundle: &Bundle) -> Result<Runtime, String> {
-        let host = Rc::new(NodeHost::new(key, self.config.log_sink.clone()));
-        Runtime::new(bundle, host, self.config.runtime.clone()).map_err(|e| e.to_string())
-    }
-
-    /// The deployment's runtime on this thread, started on demand — and
-    /// started afresh when a limit stopped the previous one.
-    fn runtime_for(&mut self, slot: &Slot) -> Option<&mut Runtime> {
-        if let Some(limit) = self.live.get(&slot.key).and_then(Runtime::poisoned_by) {
-            self.live.remove(&slot.key);
-            stopped_by_limit(&slot.key, limit);
-        }
-        if !self.live.contains_key(&slot.key) {
-            let bundle = slot.bundle.read().unwrap_or_else(|e| e.into_inner()).clone();
-            match self.start(&slot.key, &bundle) {
-                Ok(rt) => {
-                    self.live.insert(slot.key.clone(), rt);
-                }
-                Err(e) => {
-                    tracing::error!(deployment = %slot.key, error = %e, "isolate failed to start");
-                    return None;
-                }
-            }
-        }
-        self.live.get_mut(&slot.key)
-    }
-
-    /// Dispatches a request; whether the isolate now has work for the loop.
-    fn request(&mut self, slot: &Slot, request: HttpRequest, reply: oneshot::Sender<HttpResponse>) -> bool {
-        match self.runtime_for(slot) {
-            Some(rt) => {
-                rt.dispatch(request, reply);
-                rt.has_work()
-            }
-            None => {
-                let _ = reply.send(HttpResponse::text(500, "Internal Server Error\n"));
-                false
-            }
-        }
-    }
-
-    fn handle(&mut self, job: Job) {
-        match job {
-            Job::Request { slot, request, reply } => {
-                self.request(&slot, request, reply);
-            }
-            Job::Spawn(make) => {
-                tokio::task::spawn_local(make());
-            }
-            Job::Prewarm { slot } => {
-                let _ = self.runtime_for(&slot);
-            }
-            Job::Load { key, bundle, reply } => {
-                let result = self.start(&key, &bundle).map(|rt| {
-                    if let Some(old) = self.live.insert(key, rt) {
-                        self.retiring.push(old);
-                    }
-                });
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
-                }
-            }
-            Job::Unload { key } => {
-                if let Some(old) = self.live.remove(&key) {
-                    self.retiring.push(old);
-                }
-            }
-        }
-    }
-
-    fn poll_isolates(&mut self, cx: &mut std::task::Context<'_>) {
-        // An isolate a limit stopped has answered its requests with 503; it
-        // goes now, and the deployment's next request starts a fresh one.
-        self.live.retain(|key, rt| {
-            let _ = rt.poll_event_loop(cx);
-            match rt.poisoned_by() {
-                Some(limit) => {
-                    stopped_by_limit(key, limit);
-                    false
-                }
-                None => true,
-            }
-        });
-        // A replaced isolate goes once its requests have answered in full
-        // (or nothing is left for it to do).
-        self.retiring.retain_mut(|rt| {
-            let idle = rt.poll_event_loop(cx).is_ready();
-            !idle && rt.open_requests() > 0
-        });
-    }
-}
-
-/// Logs and counts an isolate a limit stopped; it is dropped, and the
-/// deployment's next request on this thread starts a fresh one.
-fn stopped_by_limit(deployment: &str, limit: Limit) {
-    tracing::warn!(
-        deployment,
-        limit = limit.as_str(),
-        "isolate stopped by a limit; replacing it"
-    );
-    crate::metrics::record_isolate_stopped(limit.as_str());
-}
-
-/// A worker thread's loop: jobs from other threads, and the event loops of
-/// its isolates (which requests dispatched on this thread also feed).
-async fn run(worker: Worker, pool: *const Pool, index: usize, mut rx: mpsc::Receiver<Job>) {
-    let worker = Rc::new(RefCell::new(worker));
-    let waker: Rc<RefCell<Option<std::task::Waker>>> = Rc::default();
-    LOCAL.with(|l| {
-        *l.borrow_mut() = Some(Local {
-            pool,
-            index,
-            worker: worker.clone(),
-            waker: waker.clone(),
-        })
-    });
-    std::future::poll_fn(|cx| {
-        if waker.borrow().as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
-            *waker.borrow_mut() = Some(cx.waker().clone());
-        }
-        loop {
-            match rx.poll_recv(cx) {
-                Poll::Ready(Some(job)) => worker.borrow_mut().handle(job),
-                Poll::Ready(None) => return Poll::Ready(()),
-                Poll::Pending => break,
-            }
-        }
-        worker.borrow_mut().poll_isolates(cx);
-        Poll::Pending
-    })
-    .await;
-    // The isolates are dropped here, on their own thread.
-    LOCAL.with(|l| l.borrow_mut().take());
 }
 
 #[cfg(test)]
@@ -569,6 +669,7 @@ mod tests {
         WorkerConfig {
             log_sink: LogSink::Tracing,
             runtime: RuntimeOptions::default(),
+            outbound: Default::default(),
         }
     }
 
@@ -594,10 +695,56 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deployment_a_limit_stopped_moves_to_the_quarantine_thread() {
+        let (pool, _joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
+        let spin: Arc<str> = "spin".into();
+        let hello: Arc<str> = "hello".into();
+        let options = RuntimeOptions {
+            cpu_limit: std::time::Duration::from_millis(20),
+            ..RuntimeOptions::default()
+        };
+        pool.load_with(
+            spin.clone(),
+            Arc::new(Bundle::single("s.js", "export default { fetch() { for (;;) {} } };")),
+            options,
+        )
+        .await
+        .unwrap();
+        pool.load(
+            hello.clone(),
+            Arc::new(Bundle::single(
+                "h.js",
+                "export default { fetch() { return new Response('hi'); } };",
+            )),
+        )
+        .await
+        .unwrap();
+        assert_eq!(pool.threads(), 1);
+        assert_eq!(pool.threads_of(&spin), vec![0]);
+        // The first stop happens on the serving thread; once the pool has
+        // recorded it, the deployment's requests go to the quarantine thread.
+        let mut moved = false;
+        for _ in 0..50 {
+            let (rx, _guard) = pool.dispatch(&spin, request()).unwrap();
+            let resp = rx.await.unwrap();
+            assert_eq!(resp.status, 503);
+            if pool.threads_of(&spin).contains(&1) {
+                moved = true;
+                break;
+            }
+        }
+        assert!(moved, "still on {:?}", pool.threads_of(&spin));
+        assert_eq!(pool.threads_of(&hello), vec![0], "the neighbour stays on its thread");
+        let (rx, _guard) = pool.dispatch(&hello, request()).unwrap();
+        assert_eq!(text(rx.await.unwrap()), "hi");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn saturation_answers_busy_instead_of_queueing() {
         let limits = PoolLimits {
             queue_per_thread: 64,
             inflight_per_deployment: 3,
+            ..Default::default()
         };
         let (pool, _joins) = spawn_pool(1, config(), limits).unwrap();
         let key: Arc<str> = "slow".into();

@@ -12,7 +12,9 @@
 //! - the bundle stream header, the integrity check of bundle bytes ([`BundleReceiver`]) and the payload
 //!   the control plane signs ([`Assignment::signing_payload`]);
 //! - the two sync state machines: [`ControlSession`] (control plane, one per connected node) and
-//!   [`NodeSync`] (node, one per process, across reconnects).
+//!   [`NodeSync`] (node, one per process, across reconnects);
+//! - the bundle archive format ([`archive`]) both sides read and write;
+//! - joining: the join token that pins the cluster CA, and the join request and answer ([`join`]).
 //!
 //! The state machines follow the sans-I/O style of `quinn-proto`: they take the current time and what
 //! happened (`handle_*`), and hand out what to do (`poll_transmit`, `poll_event`, `poll_bundle`,
@@ -24,9 +26,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod bundle;
 pub mod codec;
 pub mod control;
+pub mod join;
 pub mod message;
 pub mod node;
 pub mod types;

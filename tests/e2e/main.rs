@@ -1,5 +1,8 @@
 //! End-to-end tests: the real `outpost` binary on ephemeral ports.
 
+mod adversarial;
+mod control_plane;
 mod dev_errors;
 mod dev_serve;
+mod distribution;
 mod examples_run;

@@ -129,10 +129,11 @@ impl Runtime {
             "isolate stopped"
         };
         tracing::warn!(limit = limit.as_str(), requests, "{stopped}: {limit}");
-        self.state
-            .borrow()
-            .host
-            .log(LogLevel::Error, &format!("outpost: {limit}; {stopped}"));
+        let st = self.state.borrow();
+        st.host.log(LogLevel::Error, &format!("outpost: {limit}; {stopped}"));
+        for _ in 0..requests.max(1) {
+            st.host.limit_exceeded(limit);
+        }
     }
 }
 

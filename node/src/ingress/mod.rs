@@ -60,6 +60,21 @@ fn plain(status: u16, text: &'static str) -> http::Response<ResponseBody> {
 
 /// Converts a runtime response into a hyper response, streaming its body.
 pub fn to_hyper(resp: HttpResponse) -> http::Response<ResponseBody> {
+    to_hyper_limited(resp, u64::MAX)
+}
+
+/// [`to_hyper`] for a deployment whose response bodies may hold at most
+/// `limit` bytes: a whole body over it answers 500, a streamed one is cut
+/// off with an error once it passes it (the client sees a reset stream or
+/// a truncated chunked body).
+pub fn to_hyper_limited(resp: HttpResponse, limit: u64) -> http::Response<ResponseBody> {
+    if let Body::Full(b) = &resp.body
+        && b.len() as u64 > limit
+    {
+        tracing::warn!(bytes = b.len(), limit, "response body over the deployment's limit");
+        crate::metrics::record_rejected("response_too_large");
+        return plain(500, "outpost: response body limit exceeded\n");
+    }
     let mut builder = http::Response::builder().status(resp.status);
     for (k, v) in &resp.headers {
         match (
@@ -75,7 +90,17 @@ pub fn to_hyper(resp: HttpResponse) -> http::Response<ResponseBody> {
         Body::Full(b) => Full::new(b).map_err(|never| match never {}).boxed_unsync(),
         Body::Stream(rx) => {
             use futures::StreamExt;
-            let frames = rx.map(|chunk| chunk.map(Frame::data).map_err(std::io::Error::other));
+            let mut sent = 0u64;
+            let frames = rx.map(move |chunk| {
+                let data = chunk.map_err(std::io::Error::other)?;
+                sent += data.len() as u64;
+                if sent > limit {
+                    tracing::warn!(limit, "streamed response body over the deployment's limit; cut off");
+                    crate::metrics::record_rejected("response_too_large");
+                    return Err(std::io::Error::other("outpost: response body limit exceeded"));
+                }
+                Ok(Frame::data(data))
+            });
             StreamBody::new(frames).boxed_unsync()
         }
     };
@@ -137,14 +162,19 @@ impl Service {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.limits.max_request_body as u64) {
+        let max_body = target
+            .limits
+            .request_body_bytes
+            .min(self.limits.max_request_body as u64);
+        if declared.is_some_and(|n| n > max_body) {
+            crate::metrics::record_rejected("too_large");
             return plain(413, "request body too large\n");
         }
         let body = req.into_body();
         let body = if body.is_end_stream() {
             Body::Empty
         } else {
-            Body::Stream(stream_body(body, self.limits.max_request_body))
+            Body::Stream(stream_body(body, usize::try_from(max_body).unwrap_or(usize::MAX)))
         };
         let request = HttpRequest {
             method,
@@ -170,7 +200,7 @@ impl Service {
         let resp = rx.await;
         drop(inflight);
         match resp {
-            Ok(resp) => to_hyper(resp),
+            Ok(resp) => to_hyper_limited(resp, target.limits.response_body_bytes),
             Err(_) => plain(500, "Internal Server Error\n"),
         }
     }

@@ -6,8 +6,10 @@
 //!   cargo test -p outpost-node --test ingress
 
 mod browser;
+mod density;
 mod h3;
 mod http;
 mod limits;
+mod outbound;
 mod support;
 mod tls;

@@ -67,6 +67,7 @@ pub async fn service() -> Arc<Service> {
         WorkerConfig {
             log_sink: LogSink::Tracing,
             runtime: RuntimeOptions::default(),
+            outbound: Default::default(),
         },
     )
     .expect("spawn isolate thread");
@@ -76,10 +77,7 @@ pub async fn service() -> Arc<Service> {
         .await
         .expect("handler loads");
     let router = Arc::new(Router::new("localhost"));
-    router.set_fallback(Some(Target {
-        deployment: name,
-        worker: handle,
-    }));
+    router.set_fallback(Some(Target::new(name, handle)));
     Arc::new(Service {
         router,
         limits: Limits::default(),

@@ -302,7 +302,14 @@ pub(crate) fn op_fetch(
 ) {
     // Counted against the subrequest limit of the request this JS works for.
     let request = crate::runtime::current_request(scope);
-    if let Err(e) = crate::ops::state(scope).borrow_mut().count_subrequest(request) {
+    let counted = crate::ops::state(scope).borrow_mut().count_subrequest(request);
+    if let Err(e) = counted {
+        if matches!(e, crate::runtime::ContextError::TooManySubrequests(_)) {
+            crate::ops::state(scope)
+                .borrow()
+                .host
+                .limit_exceeded(crate::Limit::Subrequests);
+        }
         crate::ops::throw_type_error(scope, &e.to_string());
         return;
     }

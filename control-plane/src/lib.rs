@@ -1,0 +1,214 @@
+//! Outpost's control plane: it accepts deployments from developers,
+//! validates and stores them as signed, content-addressed versions, and
+//! keeps the cluster's identity.
+//!
+//! - [`store`]: deployments, versions, environments, secrets and tokens in
+//!   an embedded SQLite database (the [`store::Store`] trait leaves room
+//!   for PostgreSQL);
+//! - [`identity`]: the cluster CA, the bundle-signing key, the admin and
+//!   join tokens, in the data folder;
+//! - [`api`]: the deploy API (HTTP + JSON, bearer tokens), with
+//!   [`validate`] refusing bad bundles before anything is stored;
+//! - [`client`]: the API's client, used by the CLI.
+//!
+//! It does not run handlers (nodes do; this crate uses `outpost-js` only
+//! to compile modules at deploy time) and does not yet distribute bundles
+//! to nodes, serve DNS or track node membership.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod bundle;
+pub mod client;
+pub mod distribution;
+pub mod identity;
+pub mod manifest;
+pub mod names;
+pub mod store;
+pub mod tokens;
+pub mod validate;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+/// The API address used when none is given, by the server and the CLI.
+pub const DEFAULT_API: &str = "127.0.0.1:8700";
+
+/// How to run a control plane.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The data folder: store, keys, tokens.
+    pub data: PathBuf,
+    /// Where the deploy API listens: plain HTTP on a loopback address,
+    /// HTTPS with a certificate from the cluster CA elsewhere.
+    pub api: SocketAddr,
+    /// Extra names (DNS names or IP addresses) for the API certificate.
+    pub api_names: Vec<String>,
+    /// Where nodes will connect over QUIC (not served yet).
+    pub quic: Option<SocketAddr>,
+    /// Where GeoDNS will answer (not served yet).
+    pub dns: Option<SocketAddr>,
+    /// The API's settings, including the zone.
+    pub config: api::ApiConfig,
+}
+
+impl Options {
+    /// Options with defaults for everything but the data folder and address.
+    pub fn new(data: PathBuf, api: SocketAddr) -> Options {
+        Options {
+            data,
+            api,
+            api_names: Vec::new(),
+            quic: None,
+            dns: None,
+            config: api::ApiConfig::default(),
+        }
+    }
+}
+
+/// Why the control plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A setting is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The identity could not be loaded or created.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    /// The store could not be opened.
+    #[error("{path}: {source}")]
+    Store {
+        /// The database file.
+        path: String,
+        /// The error.
+        source: store::StoreError,
+    },
+    /// The API address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Checks a DNS zone name: dot-separated labels of lowercase letters,
+/// digits and `-`.
+fn check_zone(zone: &str) -> Result<(), RunError> {
+    let ok = !zone.is_empty()
+        && zone.len() <= 200
+        && zone.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(RunError::Config(format!(
+            "invalid zone '{}': expected a lowercase DNS name such as example.com",
+            zone.escape_debug()
+        )))
+    }
+}
+
+/// Runs the control plane until `stop` resolves: opens the store and the
+/// identity in `opts.data` (creating them on first start), serves the API
+/// and prints `api on http://ADDR` (or `https://`) and `join token: TOKEN`
+/// once it accepts connections.
+pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result<(), RunError> {
+    check_zone(&opts.config.zone)?;
+    for name in &opts.api_names {
+        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(RunError::Config(format!(
+                "invalid --api-name '{}'",
+                name.escape_debug()
+            )));
+        }
+    }
+    let data = opts.data.clone();
+    let (lock, store, identity) = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
+        let lock = identity::lock_data_dir(&data)?;
+        let db = data.join("outpost.db");
+        // Secrets live in the database: create it readable by its owner
+        // only (SQLite gives its WAL and shared-memory files the same mode).
+        if !db.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .mode(0o600)
+                .open(&db)
+                .map_err(|e| RunError::Config(format!("{}: {e}", db.display())))?;
+        }
+        let store = store::SqliteStore::open(&db).map_err(|source| RunError::Store {
+            path: db.display().to_string(),
+            source,
+        })?;
+        let identity = identity::Identity::load_or_create(&data, &store)?;
+        Ok((lock, store, identity))
+    })
+    .await
+    .map_err(|e| RunError::Config(format!("startup task failed: {e}")))??;
+    let identity = Arc::new(identity);
+    let tls = if opts.api.ip().is_loopback() {
+        None
+    } else {
+        let mut names = opts.api_names.clone();
+        if !opts.api.ip().is_unspecified() {
+            names.push(opts.api.ip().to_string());
+        }
+        names.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+        names.dedup();
+        let config = identity.server_tls_config(&names)?;
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    };
+    let listener = TcpListener::bind(opts.api)
+        .await
+        .map_err(|source| RunError::Bind { addr: opts.api, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| RunError::Bind { addr: opts.api, source })?;
+    if let Some(quic) = opts.quic {
+        tracing::warn!(
+            "--quic {quic}: not served yet; nodes cannot join this control plane until the QUIC transport exists"
+        );
+    }
+    if let Some(dns) = opts.dns {
+        tracing::warn!("--dns {dns}: not served yet; GeoDNS is not part of this control plane yet");
+    }
+    let state = api::ApiState::new(Arc::new(store), identity.clone(), opts.config.clone());
+    println!("data in {}", opts.data.display());
+    println!("admin token in {}", identity.admin_token_path().display());
+    if tls.is_some() {
+        println!("ca certificate in {}", identity.ca_path().display());
+        println!("api on https://{addr}");
+    } else {
+        println!("api on http://{addr}");
+    }
+    println!("join token: {}", identity.join_token());
+    api::serve(listener, tls, state, stop).await;
+    drop(lock);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn zones_are_lowercase_dns_names() {
+        for ok in ["localhost", "example.com", "edge-1.example.com"] {
+            assert!(super::check_zone(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Example.com", "a..b", "-a.com", "a_b.com", "a.com."] {
+            assert!(super::check_zone(bad).is_err(), "{bad}");
+        }
+    }
+}
