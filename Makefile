@@ -1,5 +1,7 @@
 # Outpost — the commands a newcomer needs.
-#   make run    serve examples/hello on http://127.0.0.1:8787/
+#   make run    a local cluster: a control plane and two nodes (fra on :8787,
+#               sfo on :8788) serving the examples; Ctrl-C stops it. For one
+#               handler alone: ./target/release/outpost dev examples/hello
 #   make test   every test
 #   make bench  benchmarks, written to bench/RESULTS.md
 #   make lint   rustfmt + clippy, warnings as errors
@@ -25,7 +27,7 @@ build: deps v8
 	$(CARGO) build --release --bin outpost
 
 run: build
-	./target/release/outpost dev examples/hello
+	bash scripts/run-cluster.sh
 
 test: deps v8
 	$(CARGO) test --workspace --all-targets

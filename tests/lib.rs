@@ -149,6 +149,22 @@ impl Outpost {
         s
     }
 
+    /// The admin listener's address, from its `admin on http://ADDR` line
+    /// (start with `--admin 127.0.0.1:0`).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| l.strip_prefix("admin on http://").and_then(|a| a.trim().parse().ok()))
+    }
+
+    /// The Prometheus text from the admin listener's `/metrics`.
+    pub fn metrics(&self) -> String {
+        let admin = self.admin_addr().expect("started with --admin");
+        request(admin, "GET", "localhost", "/metrics", &[], b"").text()
+    }
+
     /// GET `path` with `Host: host`.
     pub fn get(&self, host: &str, path: &str) -> Response {
         request(self.addr, "GET", host, path, &[], b"")

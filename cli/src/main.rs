@@ -1,8 +1,9 @@
 //! `outpost`: the one binary. Thin: parse the command line, validate,
 //! call the libraries, print. `dev` serves handlers locally,
-//! `control-plane` runs the control plane, and the deploy commands
-//! (`deploy`, `list`, `versions`, `rollback`, …) talk to its API
-//! (see `remote.rs`).
+//! `control-plane` runs the control plane, `node` runs an edge node that
+//! joins it, and the deploy commands (`deploy`, `list`, `versions`,
+//! `rollback`, `nodes`, …) talk to its API (see `remote.rs`), waiting for
+//! the nodes where a command changes what they serve (see `rollout.rs`).
 
 #![forbid(unsafe_code)]
 
@@ -13,8 +14,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod remote;
+mod rollout;
 
-use remote::ApiArgs;
+use remote::{ApiArgs, WaitArgs};
 
 #[derive(Parser)]
 #[command(name = "outpost", version, about = "A self-hostable edge-function network")]
@@ -80,7 +82,8 @@ enum Command {
         /// name clients use). Repeatable.
         #[arg(long = "api-name", value_name = "NAME")]
         api_names: Vec<String>,
-        /// Address nodes connect to over QUIC (not served yet).
+        /// UDP address nodes connect to over QUIC (default: the API's
+        /// address with the next port, 127.0.0.1:8701 for the default API).
         #[arg(long)]
         quic: Option<SocketAddr>,
         /// Address GeoDNS answers on (not served yet).
@@ -90,7 +93,67 @@ enum Command {
         #[arg(long, default_value = "localhost")]
         zone: String,
     },
-    /// Upload a handler file or folder as a new version and activate it.
+    /// Run an edge node: join the cluster with the join token, then serve
+    /// what the control plane assigns (and what the data folder holds, when
+    /// the control plane cannot be reached).
+    Node {
+        /// The control plane's QUIC address, HOST:PORT.
+        #[arg(long, env = "OUTPOST_CONTROL")]
+        control: String,
+        /// The join token the control plane prints (`join token: …`); needed
+        /// only until the node has joined.
+        #[arg(long, env = "OUTPOST_JOIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// The region the node serves, e.g. fra (lowercase letters, digits, '-').
+        #[arg(long)]
+        region: String,
+        /// Address to serve HTTP on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: SocketAddr,
+        /// Data folder: the node's identity, its bundles and state (created
+        /// on first start).
+        #[arg(long, default_value = "outpost-node")]
+        data: PathBuf,
+        /// Latitude of the node, in degrees (with --lon).
+        #[arg(long, requires = "lon", allow_negative_numbers = true)]
+        lat: Option<f64>,
+        /// Longitude of the node, in degrees (with --lat).
+        #[arg(long, requires = "lat", allow_negative_numbers = true)]
+        lon: Option<f64>,
+        /// The IP address clients reach the node at, when it is not the
+        /// listen address.
+        #[arg(long = "public-addr", value_name = "IP")]
+        public_addr: Option<std::net::IpAddr>,
+        /// The node id to join as (default: REGION-<6 random hex digits>).
+        #[arg(long)]
+        name: Option<String>,
+        /// The zone deployments answer under, instead of the control
+        /// plane's (e.g. localhost for local tests).
+        #[arg(long)]
+        zone: Option<String>,
+        /// Isolate threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Let handlers' fetch() reach this address range although it is
+        /// loopback, private or link-local. Repeatable.
+        #[arg(long = "allow-outbound", value_name = "CIDR")]
+        allow_outbound: Vec<ipnet::IpNet>,
+        /// V8 heap all isolates may use together, in MiB (default:
+        /// unlimited).
+        #[arg(long = "isolate-memory-budget", value_name = "MIB")]
+        isolate_memory_budget: Option<usize>,
+        /// This node's maximum for a [limits] key, e.g. memory_mb=256 or
+        /// cpu_ms=1000; a deployment asking for more fails to activate here.
+        /// Repeatable.
+        #[arg(long = "max-limit", value_name = "KEY=VALUE")]
+        max_limits: Vec<String>,
+        /// Longest wait between attempts to reach the control plane, in
+        /// milliseconds.
+        #[arg(long = "reconnect-max-ms", value_name = "MS", default_value_t = 30_000)]
+        reconnect_max_ms: u64,
+    },
+    /// Upload a handler file or folder as a new version, activate it, and
+    /// wait until every connected node serves it.
     Deploy {
         /// A .js/.mjs file, or a folder with outpost.toml or wrangler.toml.
         path: PathBuf,
@@ -101,6 +164,8 @@ enum Command {
         /// Environment (default production; ENV answers NAME--ENV.<zone>).
         #[arg(long)]
         env: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -116,7 +181,8 @@ enum Command {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Serve an earlier version again.
+    /// Serve an earlier version again, and wait until every connected node
+    /// serves it.
     Rollback {
         /// Deployment name.
         name: String,
@@ -127,6 +193,8 @@ enum Command {
         /// Environment (default production).
         #[arg(long)]
         env: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -140,6 +208,8 @@ enum Command {
         /// Environment that will serve it.
         #[arg(long, default_value = "production")]
         to: String,
+        #[command(flatten)]
+        wait: WaitArgs,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -163,7 +233,7 @@ enum Command {
         #[command(subcommand)]
         command: remote::TokenCommand,
     },
-    /// List the nodes that joined the cluster.
+    /// List the nodes: connection, revision, last heartbeat, load.
     Nodes {
         #[command(flatten)]
         api: ApiArgs,
@@ -229,11 +299,70 @@ fn main() -> ExitCode {
             rt.block_on(outpost_control_plane::run(opts, shutdown_signal()))
                 .map_err(anyhow::Error::from)
         }
-        Command::Deploy { path, name, env, api } => rt.block_on(remote::deploy(&api, &path, name, env)),
+        Command::Node {
+            control,
+            token,
+            region,
+            listen,
+            data,
+            lat,
+            lon,
+            public_addr,
+            name,
+            zone,
+            threads,
+            allow_outbound,
+            isolate_memory_budget,
+            max_limits,
+            reconnect_max_ms,
+        } => {
+            let mut opts = outpost_node::agent::NodeOptions::new(control, token, region, data);
+            opts.listen = listen;
+            opts.name = name;
+            opts.zone = zone;
+            opts.threads = threads;
+            opts.location = lat.zip(lon);
+            opts.public_addr = public_addr;
+            opts.isolate_memory_budget = isolate_memory_budget.map(|mib| mib << 20);
+            opts.outbound.allow = allow_outbound;
+            opts.reconnect_max = std::time::Duration::from_millis(reconnect_max_ms.max(1));
+            opts.reconnect_initial = opts.reconnect_initial.min(opts.reconnect_max);
+            let mut bad = None;
+            for spec in &max_limits {
+                if let Err(e) = outpost_node::agent::set_maximum(&mut opts.limits, spec) {
+                    bad = Some(anyhow::anyhow!("--max-limit {e}"));
+                }
+            }
+            match bad {
+                Some(e) => Err(e),
+                None => rt
+                    .block_on(outpost_node::agent::run(opts, shutdown_signal()))
+                    .map_err(anyhow::Error::from),
+            }
+        }
+        Command::Deploy {
+            path,
+            name,
+            env,
+            wait,
+            api,
+        } => rt.block_on(remote::deploy(&api, &wait, &path, name, env)),
         Command::List { api } => rt.block_on(remote::list(&api)),
         Command::Versions { name, api } => rt.block_on(remote::versions(&api, &name)),
-        Command::Rollback { name, to, env, api } => rt.block_on(remote::rollback(&api, &name, to, env)),
-        Command::Promote { name, from, to, api } => rt.block_on(remote::promote(&api, &name, &from, &to)),
+        Command::Rollback {
+            name,
+            to,
+            env,
+            wait,
+            api,
+        } => rt.block_on(remote::rollback(&api, &wait, &name, to, env)),
+        Command::Promote {
+            name,
+            from,
+            to,
+            wait,
+            api,
+        } => rt.block_on(remote::promote(&api, &wait, &name, &from, &to)),
         Command::Delete { name, yes, api } => rt.block_on(remote::delete(&api, &name, yes)),
         Command::Secret { command } => rt.block_on(remote::secret(command)),
         Command::Token { command } => rt.block_on(remote::token(command)),

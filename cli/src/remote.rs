@@ -1,9 +1,11 @@
 //! The commands that talk to a control plane's deploy API: read the
 //! arguments, call the API client, print the answer as text (or as the
-//! API's JSON with `--json`).
+//! API's JSON with `--json`). `deploy`, `rollback` and `promote` then wait
+//! for the nodes ([`crate::rollout`]).
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -45,6 +47,51 @@ impl ApiArgs {
         }
         self.json
     }
+}
+
+/// How long to wait for the nodes after a change of what they serve.
+#[derive(Args, Debug, Clone)]
+pub struct WaitArgs {
+    /// Seconds to wait for every connected node to serve the version.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Do not wait for the nodes: exit once the control plane accepted the change.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// After the API accepted `answer` (a deploy, rollback or promotion): waits for the nodes unless
+/// `--no-wait`, prints the answer as JSON with the rollout under `"rollout"` when `--json`.
+async fn wait_for_nodes(
+    api: &ApiArgs,
+    wait: &WaitArgs,
+    client: &Client,
+    mut answer: Value,
+    accepted: Instant,
+) -> anyhow::Result<()> {
+    let (name, env) = (s(&answer["name"]), s(&answer["env"]));
+    let (Some(version), Some(revision)) = (answer["version"].as_u64(), answer["revision"].as_u64()) else {
+        bail!("the control plane's answer names no version or revision: {answer}");
+    };
+    if wait.no_wait {
+        api.print_json(&answer);
+        return Ok(());
+    }
+    let target = crate::rollout::Target {
+        name: &name,
+        env: &env,
+        version,
+        revision,
+    };
+    let timeout = Duration::from_secs(wait.timeout);
+    let (rollout, result) = crate::rollout::wait(client, &target, accepted, timeout, !api.json).await;
+    if api.json {
+        if let Some(rollout) = rollout {
+            answer["rollout"] = rollout;
+        }
+        api.print_json(&answer);
+    }
+    result
 }
 
 /// `outpost secret …`
@@ -161,13 +208,20 @@ fn read_upload(path: &Path) -> anyhow::Result<(String, Upload)> {
 }
 
 /// `outpost deploy PATH [--name] [--env]`
-pub async fn deploy(api: &ApiArgs, path: &Path, name: Option<String>, env: Option<String>) -> anyhow::Result<()> {
+pub async fn deploy(
+    api: &ApiArgs,
+    wait: &WaitArgs,
+    path: &Path,
+    name: Option<String>,
+    env: Option<String>,
+) -> anyhow::Result<()> {
     let (default_name, upload) = read_upload(path)?;
     let name = name.unwrap_or(default_name);
     let client = api.client()?;
     let v = client.deploy(&name, env.as_deref(), &upload).await?;
-    if api.print_json(&v) {
-        return Ok(());
+    let accepted = Instant::now();
+    if api.json {
+        return wait_for_nodes(api, wait, &client, v, accepted).await;
     }
     let previous = match v["previous"].as_u64() {
         Some(p) => format!(" (previously version {p})"),
@@ -193,12 +247,7 @@ pub async fn deploy(api: &ApiArgs, path: &Path, name: Option<String>, env: Optio
     if !routes.is_empty() {
         println!("  routes  {}", routes.join(", "));
     }
-    if v["nodes_connected"].as_u64() == Some(0) {
-        println!(
-            "no node is connected yet: the version is stored and signed, and nodes will receive it when they join"
-        );
-    }
-    Ok(())
+    wait_for_nodes(api, wait, &client, v, accepted).await
 }
 
 /// `outpost list`
@@ -271,23 +320,31 @@ pub async fn versions(api: &ApiArgs, name: &str) -> anyhow::Result<()> {
 }
 
 /// `outpost rollback NAME [--to V] [--env ENV]`
-pub async fn rollback(api: &ApiArgs, name: &str, to: Option<u64>, env: Option<String>) -> anyhow::Result<()> {
-    let v = api.client()?.rollback(name, env.as_deref(), to).await?;
-    if api.print_json(&v) {
-        return Ok(());
+pub async fn rollback(
+    api: &ApiArgs,
+    wait: &WaitArgs,
+    name: &str,
+    to: Option<u64>,
+    env: Option<String>,
+) -> anyhow::Result<()> {
+    let client = api.client()?;
+    let v = client.rollback(name, env.as_deref(), to).await?;
+    let accepted = Instant::now();
+    if !api.json {
+        print_activation(&v, &format!("rolled back {name} in {}", s(&v["env"])));
     }
-    print_activation(&v, &format!("rolled back {name} in {}", s(&v["env"])));
-    Ok(())
+    wait_for_nodes(api, wait, &client, v, accepted).await
 }
 
 /// `outpost promote NAME --from ENV [--to ENV]`
-pub async fn promote(api: &ApiArgs, name: &str, from: &str, to: &str) -> anyhow::Result<()> {
-    let v = api.client()?.promote(name, from, to).await?;
-    if api.print_json(&v) {
-        return Ok(());
+pub async fn promote(api: &ApiArgs, wait: &WaitArgs, name: &str, from: &str, to: &str) -> anyhow::Result<()> {
+    let client = api.client()?;
+    let v = client.promote(name, from, to).await?;
+    let accepted = Instant::now();
+    if !api.json {
+        print_activation(&v, &format!("promoted {name} from {from} to {to}"));
     }
-    print_activation(&v, &format!("promoted {name} from {from} to {to}"));
-    Ok(())
+    wait_for_nodes(api, wait, &client, v, accepted).await
 }
 
 fn print_activation(v: &Value, headline: &str) {
@@ -400,11 +457,56 @@ pub async fn nodes(api: &ApiArgs) -> anyhow::Result<()> {
     }
     let list = v["nodes"].as_array().cloned().unwrap_or_default();
     if list.is_empty() {
-        println!("no nodes have joined: nodes join over QUIC, which this control plane does not serve yet");
+        println!(
+            "no node has joined since the control plane started: start one with \
+             outpost node --control HOST:PORT --token TOKEN --region NAME"
+        );
         return Ok(());
     }
-    for n in list {
-        println!("{n}");
-    }
+    let desired = v["revision"].as_u64().unwrap_or(0);
+    println!(
+        "{} of {} nodes connected; desired revision {desired}",
+        v["connected"],
+        list.len()
+    );
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|n| {
+            let state = match (n["connected"].as_bool(), n["in_sync"].as_bool()) {
+                (Some(true), Some(true)) => "in sync".to_string(),
+                (Some(true), _) => "syncing".to_string(),
+                _ => "offline".to_string(),
+            };
+            let health = match n["health"]["status"].as_str() {
+                Some("healthy") | None => String::new(),
+                Some(other) => format!(" ({other})"),
+            };
+            let heartbeat = match n["last_heartbeat_age_ms"].as_u64() {
+                Some(ms) => format!("{:.1} s ago", ms as f64 / 1000.0),
+                None => "-".into(),
+            };
+            let load = &n["load"];
+            let load = format!(
+                "{} in flight, {} isolates, {} MiB heap, cpu {:.1}%",
+                load["in_flight"],
+                load["isolates"],
+                load["heap_bytes"].as_u64().unwrap_or(0) >> 20,
+                load["cpu_permille"].as_u64().unwrap_or(0) as f64 / 10.0
+            );
+            vec![
+                s(&n["id"]),
+                s(&n["region"]),
+                format!("{state}{health}"),
+                s(&n["revision"]),
+                heartbeat,
+                s(&n["address"]),
+                load,
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "REGION", "STATE", "REVISION", "HEARTBEAT", "ADDRESS", "LOAD"],
+        &rows,
+    );
     Ok(())
 }

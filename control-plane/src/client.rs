@@ -262,9 +262,28 @@ impl Client {
         .await
     }
 
-    /// The nodes that joined.
+    /// The nodes seen since the control plane started.
     pub async fn nodes(&self) -> Result<Value, ClientError> {
         self.json(Method::GET, self.url(&["v1", "nodes"], None), None).await
+    }
+
+    /// Which connected node serves `version` of `name` in `env`, and which failed, judging failures
+    /// acknowledged at `revision` or later; the control plane answers once something changed, or
+    /// after `wait` (at most 30 s) when nothing did.
+    pub async fn rollout(
+        &self,
+        name: &str,
+        env: &str,
+        version: u64,
+        revision: u64,
+        wait: Duration,
+    ) -> Result<Value, ClientError> {
+        let mut url = self.url(&["v1", "deployments", name, "rollout"], Some(env));
+        url.query_pairs_mut()
+            .append_pair("version", &version.to_string())
+            .append_pair("revision", &revision.to_string())
+            .append_pair("wait_ms", &wait.as_millis().to_string());
+        self.json(Method::GET, url, None).await
     }
 
     /// Sends a request and reads a JSON answer; an error status becomes

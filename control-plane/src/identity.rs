@@ -4,9 +4,9 @@
 //!
 //! | file | what | mode |
 //! |---|---|---|
-//! | `ca.pem` | the cluster CA certificate (ECDSA P-256, 10 years); clients trust the API through it, nodes will get certificates from it | 0644 |
+//! | `ca.pem` | the cluster CA certificate (ECDSA P-256, 10 years); clients trust the API through it, and nodes get their certificates from it | 0644 |
 //! | `ca.key` | its private key (PKCS#8 PEM) | 0600 |
-//! | `signing.key` | the bundle-signing Ed25519 key (PKCS#8 PEM) | 0600 |
+//! | `signing.key` | the Ed25519 key that signs every assignment sent to nodes (PKCS#8 PEM) | 0600 |
 //! | `signing.pub` | its public key, 32 bytes in hex, for nodes to pin | 0644 |
 //! | `admin.token` | the admin API token | 0600 |
 //! | `join.token` | the secret of the join token; nodes join with `SECRET.<SHA-256 of ca.pem's DER>`, printed at every start | 0600 |
@@ -30,7 +30,8 @@ use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::bundle::{hex, sha256, signing_payload};
+use crate::bundle::{hex, sha256};
+use crate::distribution::DistributionIdentity;
 use crate::store::{Store, StoreError, now_ms};
 use crate::tokens::{self, Scope};
 
@@ -178,7 +179,7 @@ impl Identity {
         let join_secret = load_or_create_secret(dir, JOIN_LABEL, &Scope::Join)?;
         let ca_der = CertificateDer::from_pem_slice(ca_pem.as_bytes())
             .map_err(|e| bad(&dir.join("ca.pem"), format!("not a certificate: {e}")))?;
-        let join_token = format!("{join_secret}.{}", hex(&sha256(&ca_der)));
+        let join_token = outpost_protocol::join::token(&join_secret, &ca_der);
         let at = now_ms();
         store.set_labelled_token(ADMIN_LABEL, &tokens::hash(&admin_token), &Scope::Admin, at)?;
         store.set_labelled_token(JOIN_LABEL, &tokens::hash(&join_token), &Scope::Join, at)?;
@@ -230,14 +231,28 @@ impl Identity {
         self.ca_key.serialize_pem()
     }
 
-    /// The bundle-signing public key (32 bytes).
+    /// The public key assignments are signed with (32 bytes).
     pub fn signing_public_key(&self) -> &[u8] {
         self.signing.public_key().as_ref()
     }
 
-    /// Signs a bundle's hash (see [`crate::bundle::signing_payload`]).
-    pub fn sign_bundle(&self, hash: &[u8; 32]) -> Vec<u8> {
-        self.signing.sign(&signing_payload(hash)).as_ref().to_vec()
+    /// The key assignments are signed with (see
+    /// [`crate::distribution::sign_assignment`]).
+    pub fn signing_key(&self) -> &Ed25519KeyPair {
+        &self.signing
+    }
+
+    /// What the QUIC side needs: the CA and its key, the join secret and the
+    /// signing public key.
+    pub fn distribution(&self) -> DistributionIdentity {
+        let mut signing_public_key = [0u8; 32];
+        signing_public_key.copy_from_slice(self.signing_public_key());
+        DistributionIdentity {
+            ca_cert_pem: self.ca_pem.clone(),
+            ca_key_pem: self.ca_key_pem(),
+            join_secret: self.join_secret.clone(),
+            signing_public_key,
+        }
     }
 
     /// The CA as an rcgen issuer, to sign certificates with.
@@ -467,14 +482,16 @@ mod tests {
         assert_eq!(again.admin_token(), first.admin_token());
         assert_eq!(again.ca_pem(), first.ca_pem());
         assert_eq!(again.signing_public_key(), first.signing_public_key());
-        let hash = sha256(b"bundle");
-        let sig = first.sign_bundle(&hash);
-        assert!(crate::bundle::verify_signature(again.signing_public_key(), &hash, &sig));
-        assert!(!crate::bundle::verify_signature(
-            again.signing_public_key(),
-            &sha256(b"other"),
-            &sig
-        ));
+        let sig = first.signing_key().sign(b"assignment");
+        let verify = |message: &[u8]| {
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, again.signing_public_key())
+                .verify(message, sig.as_ref())
+                .is_ok()
+        };
+        assert!(verify(b"assignment") && !verify(b"other"), "the reloaded key verifies");
+        let dist = again.distribution();
+        assert_eq!(&dist.signing_public_key[..], first.signing_public_key());
+        assert_eq!(dist.join_secret, first.join_secret());
         assert_eq!(
             std::fs::read_to_string(dir.0.join("signing.pub")).unwrap().trim(),
             hex(first.signing_public_key())

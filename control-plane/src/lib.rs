@@ -1,25 +1,29 @@
 //! Outpost's control plane: it accepts deployments from developers,
-//! validates and stores them as signed, content-addressed versions, and
-//! keeps the cluster's identity.
+//! validates and stores them as content-addressed versions, keeps the
+//! cluster's identity, and sends every node what it should run.
 //!
-//! - [`store`]: deployments, versions, environments, secrets and tokens in
-//!   an embedded SQLite database (the [`store::Store`] trait leaves room
-//!   for PostgreSQL);
-//! - [`identity`]: the cluster CA, the bundle-signing key, the admin and
-//!   join tokens, in the data folder;
+//! - [`store`]: deployments, versions, environments, secrets, tokens and
+//!   the desired-state revision in an embedded SQLite database (the
+//!   [`store::Store`] trait leaves room for PostgreSQL);
+//! - [`identity`]: the cluster CA, the assignment-signing key, the admin
+//!   and join tokens, in the data folder;
 //! - [`api`]: the deploy API (HTTP + JSON, bearer tokens), with
-//!   [`validate`] refusing bad bundles before anything is stored;
+//!   [`validate`] refusing bad bundles before anything is stored, and the
+//!   rollout and node endpoints the CLI waits on;
+//! - [`desired`]: after every change, the store's desired state as signed
+//!   assignments, published to [`distribution`], the QUIC server nodes
+//!   join and stay in step through;
 //! - [`client`]: the API's client, used by the CLI.
 //!
 //! It does not run handlers (nodes do; this crate uses `outpost-js` only
-//! to compile modules at deploy time) and does not yet distribute bundles
-//! to nodes, serve DNS or track node membership.
+//! to compile modules at deploy time) and does not serve DNS yet.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod bundle;
 pub mod client;
+pub mod desired;
 pub mod distribution;
 pub mod identity;
 pub mod manifest;
@@ -38,6 +42,16 @@ use tokio::net::TcpListener;
 /// The API address used when none is given, by the server and the CLI.
 pub const DEFAULT_API: &str = "127.0.0.1:8700";
 
+/// The QUIC address nodes dial when none is given: the API's address with the next port
+/// (`127.0.0.1:8701` next to the default API), or an ephemeral port when the API's is.
+pub fn default_quic(api: SocketAddr) -> SocketAddr {
+    let port = match api.port() {
+        0 => 0,
+        p => p.checked_add(1).unwrap_or(0),
+    };
+    SocketAddr::new(api.ip(), port)
+}
+
 /// How to run a control plane.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -48,7 +62,7 @@ pub struct Options {
     pub api: SocketAddr,
     /// Extra names (DNS names or IP addresses) for the API certificate.
     pub api_names: Vec<String>,
-    /// Where nodes will connect over QUIC (not served yet).
+    /// Where nodes connect over QUIC (UDP); default [`default_quic`] of the API address.
     pub quic: Option<SocketAddr>,
     /// Where GeoDNS will answer (not served yet).
     pub dns: Option<SocketAddr>,
@@ -87,6 +101,9 @@ pub enum RunError {
         /// The error.
         source: store::StoreError,
     },
+    /// The QUIC side could not start.
+    #[error(transparent)]
+    Distribution(#[from] distribution::DistributionError),
     /// The API address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -122,8 +139,9 @@ fn check_zone(zone: &str) -> Result<(), RunError> {
 
 /// Runs the control plane until `stop` resolves: opens the store and the
 /// identity in `opts.data` (creating them on first start), serves the API
-/// and prints `api on http://ADDR` (or `https://`) and `join token: TOKEN`
-/// once it accepts connections.
+/// and the QUIC side nodes join through, and prints `api on http://ADDR`
+/// (or `https://`), `quic on ADDR` and `join token: TOKEN` once both accept
+/// connections.
 pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result<(), RunError> {
     check_zone(&opts.config.zone)?;
     for name in &opts.api_names {
@@ -135,7 +153,7 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result<(), Ru
         }
     }
     let data = opts.data.clone();
-    let (lock, store, identity) = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
+    let (lock, store, identity, publisher) = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
         let lock = identity::lock_data_dir(&data)?;
         let db = data.join("outpost.db");
         // Secrets live in the database: create it readable by its owner
@@ -153,12 +171,16 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result<(), Ru
             path: db.display().to_string(),
             source,
         })?;
-        let identity = identity::Identity::load_or_create(&data, &store)?;
-        Ok((lock, store, identity))
+        let identity = Arc::new(identity::Identity::load_or_create(&data, &store)?);
+        let store: Arc<dyn store::Store> = Arc::new(store);
+        let publisher = desired::Publisher::new(store.clone(), identity.clone()).map_err(|source| RunError::Store {
+            path: db.display().to_string(),
+            source,
+        })?;
+        Ok((lock, store, identity, Arc::new(publisher)))
     })
     .await
     .map_err(|e| RunError::Config(format!("startup task failed: {e}")))??;
-    let identity = Arc::new(identity);
     let tls = if opts.api.ip().is_loopback() {
         None
     } else {
@@ -177,15 +199,23 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result<(), Ru
     let addr = listener
         .local_addr()
         .map_err(|source| RunError::Bind { addr: opts.api, source })?;
-    if let Some(quic) = opts.quic {
-        tracing::warn!(
-            "--quic {quic}: not served yet; nodes cannot join this control plane until the QUIC transport exists"
-        );
-    }
+    let quic = opts.quic.unwrap_or_else(|| default_quic(opts.api));
+    let distribution = distribution::Distribution::bind(
+        distribution::DistributionConfig::new(quic, opts.config.zone.clone()),
+        identity.distribution(),
+        publisher.subscribe(),
+        Arc::new(desired::StoreBundles(store.clone())),
+    )?;
     if let Some(dns) = opts.dns {
         tracing::warn!("--dns {dns}: not served yet; GeoDNS is not part of this control plane yet");
     }
-    let state = api::ApiState::new(Arc::new(store), identity.clone(), opts.config.clone());
+    let state = api::ApiState::new(
+        store,
+        identity.clone(),
+        opts.config.clone(),
+        publisher.clone(),
+        distribution.status(),
+    );
     println!("data in {}", opts.data.display());
     println!("admin token in {}", identity.admin_token_path().display());
     if tls.is_some() {
@@ -194,14 +224,36 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result<(), Ru
     } else {
         println!("api on http://{addr}");
     }
-    println!("join token: {}", identity.join_token());
-    api::serve(listener, tls, state, stop).await;
+    println!("quic on {}", distribution.local_addr());
+    println!("join token: {}", distribution.join_token());
+    tracing::info!(revision = publisher.revision(), "serving the desired state");
+    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let signal = async {
+        stop.await;
+        let _ = stopping.send(true);
+    };
+    tokio::join!(
+        signal,
+        api::serve(listener, tls, state, stopped(stop_rx.clone())),
+        distribution.run(stopped(stop_rx.clone())),
+    );
     drop(lock);
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_quic_port_follows_the_api_port() {
+        let quic = |api: &str| super::default_quic(api.parse().unwrap()).to_string();
+        assert_eq!(quic(super::DEFAULT_API), "127.0.0.1:8701");
+        assert_eq!(quic("0.0.0.0:0"), "0.0.0.0:0");
+        assert_eq!(quic("[::1]:65535"), "[::1]:0");
+    }
+
     #[test]
     fn zones_are_lowercase_dns_names() {
         for ok in ["localhost", "example.com", "edge-1.example.com"] {

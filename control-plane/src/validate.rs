@@ -154,7 +154,7 @@ pub fn check_upload(upload: Upload, limits: &UploadLimits) -> Result<Checked, Re
                     file.escape_debug()
                 )));
             }
-            let manifest = Manifest::parse(file, text, file == "outpost.toml").map_err(invalid)?;
+            let manifest = Manifest::parse(file, text, file == "outpost.toml").map_err(|e| invalid(e.to_string()))?;
             (Some(file.to_string()), manifest)
         }
     };

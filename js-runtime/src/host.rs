@@ -108,6 +108,10 @@ pub struct FetchError(pub String);
 /// A boxed future that stays on the isolate's thread.
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
+/// What [`Host::fetch_with`] resolves with: the response and, when redirects
+/// were followed, the URL of the final one.
+pub type FetchResult = Result<(HttpResponse, Option<String>), FetchError>;
+
 /// Capabilities the embedding node gives a runtime.
 pub trait Host {
     /// A line logged by the handler (`console.*`, uncaught errors).
@@ -143,7 +147,7 @@ pub trait Host {
         request: HttpRequest,
         redirect: &str,
         abort: oneshot::Receiver<()>,
-    ) -> LocalFuture<Result<(HttpResponse, Option<String>), FetchError>> {
+    ) -> LocalFuture<FetchResult> {
         let _ = (redirect, abort);
         let response = self.fetch(request);
         Box::pin(async move { response.await.map(|r| (r, None)) })

@@ -25,7 +25,9 @@ mod snapshot;
 
 pub use bundle::{Bundle, ModuleKind, ModuleSource};
 pub use error::{JsError, LoadError};
-pub use host::{Body, BodyStream, FetchError, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel, StdHost};
+pub use host::{
+    Body, BodyStream, FetchError, FetchResult, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel, StdHost,
+};
 pub use limits::Limit;
 pub use platform::init;
 pub use runtime::{FullResponse, Runtime, RuntimeOptions, validate};

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use crate::bundle::{LoadedBundle, load_path};
 use crate::host::LogSink;
 use crate::ingress::{Limits, Service, h1};
-use crate::limits::{DeploymentLimits, LimitsPolicy};
+use crate::limits::{DeploymentLimits, LimitsPolicy, RuntimeLimits};
 use crate::outbound::{Outbound, OutboundConfig};
 use crate::router::{RoutePattern, Router, Target};
 use crate::worker::{self, PoolLimits, WorkerConfig};

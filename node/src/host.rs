@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::channel::oneshot;
-use outpost_js::{FetchError, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel};
+use outpost_js::{FetchError, FetchResult, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel};
 
 use crate::outbound::{Client, Outbound, RedirectMode};
 
@@ -84,7 +84,7 @@ impl Host for NodeHost {
         request: HttpRequest,
         redirect: &str,
         abort: oneshot::Receiver<()>,
-    ) -> LocalFuture<Result<(HttpResponse, Option<String>), FetchError>> {
+    ) -> LocalFuture<FetchResult> {
         let mode = RedirectMode::parse(redirect).unwrap_or_default();
         self.outbound_fetch(request, mode, Some(abort))
     }
@@ -96,7 +96,7 @@ impl NodeHost {
         request: HttpRequest,
         mode: RedirectMode,
         abort: Option<oneshot::Receiver<()>>,
-    ) -> LocalFuture<Result<(HttpResponse, Option<String>), FetchError>> {
+    ) -> LocalFuture<FetchResult> {
         let client = self.client();
         let deployment = self.deployment.clone();
         Box::pin(async move {

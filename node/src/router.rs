@@ -133,6 +133,20 @@ impl Router {
         });
     }
 
+    /// Stops serving `NAME.<zone>` and the custom routes of the deployment that answered it, so
+    /// their requests get what any unknown host gets (404, or the fallback). Returns whether the
+    /// name was served.
+    pub fn remove(&self, name_label: &str) -> bool {
+        let mut removed = false;
+        self.update(|t| {
+            if let Some(target) = t.names.remove(&name_label.to_ascii_lowercase()) {
+                t.routes.retain(|(_, tg)| tg.deployment != target.deployment);
+                removed = true;
+            }
+        });
+        removed
+    }
+
     /// Sends every request no route or name matches to `target`.
     pub fn set_fallback(&self, target: Option<Target>) {
         self.update(|t| t.fallback = target);
@@ -192,5 +206,32 @@ mod tests {
         assert!(!any.matches("example.com", "/x"));
         assert!(!any.matches("badexample.com", "/x"));
         assert!(RoutePattern::parse("/x").is_none());
+    }
+
+    #[test]
+    fn a_removed_deployment_answers_nothing_and_its_neighbours_stay() {
+        let config = crate::worker::WorkerConfig {
+            log_sink: crate::host::LogSink::Tracing,
+            runtime: outpost_js::RuntimeOptions::default(),
+            outbound: Default::default(),
+        };
+        let (handle, _joins) =
+            crate::worker::spawn_pool(1, config, crate::worker::PoolLimits::default()).expect("isolate threads");
+        let router = Router::new("edge.test");
+        let api = RoutePattern::parse("api.example.com/v1/*").unwrap();
+        router.set("hello", &[api], Target::new("hello--production".into(), handle.clone()));
+        router.set("other", &[], Target::new("other--production".into(), handle.clone()));
+        let served = |host: &str, path: &str| router.resolve(host, path).map(|t| t.deployment.to_string());
+        assert_eq!(served("hello.edge.test", "/").as_deref(), Some("hello--production"));
+        assert_eq!(served("api.example.com", "/v1/x").as_deref(), Some("hello--production"));
+
+        assert!(router.remove("HELLO"), "names are case-insensitive");
+        assert_eq!(served("hello.edge.test", "/"), None);
+        assert_eq!(served("api.example.com", "/v1/x"), None, "its routes go too");
+        assert_eq!(
+            served("other.edge.test:8787", "/").as_deref(),
+            Some("other--production")
+        );
+        assert!(!router.remove("hello"), "already gone");
     }
 }

@@ -622,6 +622,10 @@ pub fn spawn_pool(
             })
             .stack_size(8 << 20)
             .spawn(move || {
+                if i == n {
+                    // Offenders get what CPU the serving threads leave.
+                    demote_this_thread();
+                }
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -633,6 +637,15 @@ pub fn spawn_pool(
         joins.push(join);
     }
     Ok((WorkerHandle { pool }, joins))
+}
+
+/// Lowers this thread to the lowest scheduling priority (nice 19), so the
+/// quarantine thread's endless loops take CPU only when the serving
+/// threads leave it.
+fn demote_this_thread() {
+    if let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
+        tracing::warn!(error = %e, "cannot lower the quarantine thread's priority");
+    }
 }
 
 /// Starts a pool with one serving isolate thread; the join handle is the

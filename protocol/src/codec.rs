@@ -31,6 +31,8 @@
 //! rather than as a malformed enum, and a `Hello`'s or `Welcome`'s protocol version is read before the
 //! rest of its body, whose layout may differ between versions.
 
+use std::time::Instant;
+
 use bytes::{Buf, BufMut, BytesMut};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -311,6 +313,43 @@ fn body_error(message: &'static str, source: postcard::Error) -> DecodeError {
     }
 }
 
+/// A state machine that reads [`Message`]s off the control stream ([`crate::ControlSession`],
+/// [`crate::NodeSync`]). Each says where its input is, whether it still reads, and what a message or a
+/// bad frame does; [`ReadFrames::read_frames`] is the decoding loop both share.
+pub(crate) trait ReadFrames {
+    /// The decoder, and the bytes received but not decoded yet.
+    fn frames(&mut self) -> (&Codec, &mut BytesMut);
+    /// Whether the control stream is still read (the session open, the connection up).
+    fn reading(&self) -> bool;
+    /// A message was decoded.
+    fn frame_message(&mut self, now: Instant, message: Message);
+    /// A frame did not decode; nothing more is read from this data.
+    fn frame_error(&mut self, now: Instant, err: DecodeError);
+
+    /// Appends `data` to the received bytes and hands out the messages complete in them, in order,
+    /// until one does not decode or the stream is no longer read.
+    fn read_frames(&mut self, now: Instant, data: &[u8]) {
+        if !self.reading() {
+            return;
+        }
+        self.frames().1.extend_from_slice(data);
+        loop {
+            let (codec, inbuf) = self.frames();
+            match codec.decode(inbuf) {
+                Ok(Some(message)) => self.frame_message(now, message),
+                Ok(None) => break,
+                Err(err) => {
+                    self.frame_error(now, err);
+                    break;
+                }
+            }
+            if !self.reading() {
+                break;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -356,8 +395,8 @@ mod tests {
                 heartbeat_interval: Duration::from_secs(5),
             }),
             Message::Refuse(Refuse {
-                reason: RefuseReason::UnsupportedVersion { supported: 1 },
-                message: "speak version 1".into(),
+                reason: RefuseReason::UnsupportedVersion { supported: 2 },
+                message: "speak version 2".into(),
             }),
             Message::Refuse(Refuse {
                 reason: RefuseReason::Unauthorized,
@@ -633,7 +672,7 @@ mod tests {
     fn other_protocol_versions_are_refused() {
         for message in [
             Message::Hello(Hello {
-                protocol_version: 2,
+                protocol_version: PROTOCOL_VERSION + 1,
                 node_id: "n".into(),
                 region: "r".into(),
                 revision: 0,
@@ -659,7 +698,8 @@ mod tests {
                     supported: PROTOCOL_VERSION
                 }
             );
-            assert!(err.to_string().contains("speaks version 1"), "{err}");
+            let speaks = format!("speaks version {PROTOCOL_VERSION}");
+            assert!(err.to_string().contains(&speaks), "{err}");
         }
         // A future version whose body layout is unknown: only the version is read.
         let mut frame = BytesMut::new();
@@ -746,7 +786,7 @@ mod tests {
             );
         }
         // A Welcome whose Duration has nanoseconds overflowing the seconds.
-        let mut welcome = vec![tag::WELCOME, 1];
+        let mut welcome = vec![tag::WELCOME, u8::try_from(PROTOCOL_VERSION).unwrap()];
         welcome.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]); // u64::MAX secs
         welcome.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]); // u32::MAX nanos
         assert!(matches!(

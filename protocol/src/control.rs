@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::bundle::BundleHeader;
-use crate::codec::{Codec, DEFAULT_MAX_FRAME, DecodeError};
+use crate::codec::{Codec, DEFAULT_MAX_FRAME, DecodeError, ReadFrames};
 use crate::message::{
     Ack, Assign, BundleRequest, Heartbeat, HeartbeatAck, Hello, Message, PROTOCOL_VERSION, Refuse, RefuseReason,
     Resync, Welcome,
@@ -261,6 +261,12 @@ impl ControlSession {
         self.view.revision.max(self.highest_acked)
     }
 
+    /// What the node runs, deployment by deployment, as both sides agree on it: from its `Hello`, then
+    /// from each acknowledged revision (where a deployment failed, what the node runs instead).
+    pub fn node_running(&self) -> &BTreeMap<DeploymentKey, Running> {
+        &self.view.running
+    }
+
     /// Whether the node has completed the current desired revision.
     pub fn in_sync(&self) -> bool {
         matches!(self.state, State::Active)
@@ -306,23 +312,7 @@ impl ControlSession {
     /// Bytes received on the control stream. A frame that does not decode ends the session with a
     /// `Refuse` saying why.
     pub fn handle_data(&mut self, now: Instant, data: &[u8]) {
-        if self.is_closed() {
-            return;
-        }
-        self.inbuf.extend_from_slice(data);
-        loop {
-            match self.codec.decode(&mut self.inbuf) {
-                Ok(Some(message)) => self.handle_message(now, message),
-                Ok(None) => break,
-                Err(err) => {
-                    self.protocol_error(&err);
-                    break;
-                }
-            }
-            if self.is_closed() {
-                break;
-            }
-        }
+        self.read_frames(now, data);
     }
 
     /// The control stream ended cleanly; an incomplete frame left in the buffer is a protocol error.
@@ -659,5 +649,23 @@ impl ControlSession {
         self.outstanding = None;
         self.bundles.clear();
         self.events.push_back(ControlEvent::Closed { reason });
+    }
+}
+
+impl ReadFrames for ControlSession {
+    fn frames(&mut self) -> (&Codec, &mut BytesMut) {
+        (&self.codec, &mut self.inbuf)
+    }
+
+    fn reading(&self) -> bool {
+        !self.is_closed()
+    }
+
+    fn frame_message(&mut self, now: Instant, message: Message) {
+        self.handle_message(now, message);
+    }
+
+    fn frame_error(&mut self, _now: Instant, err: DecodeError) {
+        self.protocol_error(&err);
     }
 }

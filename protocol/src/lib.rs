@@ -14,7 +14,10 @@
 //! - the two sync state machines: [`ControlSession`] (control plane, one per connected node) and
 //!   [`NodeSync`] (node, one per process, across reconnects);
 //! - the bundle archive format ([`archive`]) both sides read and write;
-//! - joining: the join token that pins the cluster CA, and the join request and answer ([`join`]).
+//! - joining: the join token that pins the cluster CA, and the join request and answer ([`join`]);
+//! - the deployment manifest (`outpost.toml`, `wrangler.toml`: [`manifest`]) and its `[limits]` with
+//!   the defaults and maxima they resolve against ([`limits`]), read alike by the node and the control
+//!   plane.
 //!
 //! The state machines follow the sans-I/O style of `quinn-proto`: they take the current time and what
 //! happened (`handle_*`), and hand out what to do (`poll_transmit`, `poll_event`, `poll_bundle`,
@@ -30,7 +33,11 @@ pub mod archive;
 pub mod bundle;
 pub mod codec;
 pub mod control;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod join;
+pub mod limits;
+pub mod manifest;
 pub mod message;
 pub mod node;
 pub mod types;
@@ -44,6 +51,6 @@ pub use message::{
 };
 pub use node::{BundleRejection, DisconnectReason, Inventory, NodeConfig, NodeEvent, NodeSync};
 pub use types::{
-    Assignment, BundleHash, DeploymentKey, DeploymentResult, FailureStage, Health, Held, Limits, Load, Outcome,
-    Running, SIGNATURE_CONTEXT, Signature, Timing,
+    Assignment, BundleHash, ConfigDigest, DeploymentKey, DeploymentResult, FailureStage, Health, Held, Limits, Load,
+    Outcome, Running, SIGNATURE_CONTEXT, Signature, Timing,
 };

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::{Assignment, BundleHash, DeploymentKey, DeploymentResult, Health, Held, Load};
 
 /// The protocol version this build speaks. A `Hello` or `Welcome` with another version is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Node → control plane, first message of a connection: who the node is and what it holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::bundle::BundleHeader;
-use crate::codec::{Codec, DEFAULT_MAX_FRAME, DecodeError};
+use crate::codec::{Codec, DEFAULT_MAX_FRAME, DecodeError, ReadFrames};
 use crate::message::{
     Ack, Assign, BundleRequest, Heartbeat, Hello, Message, PROTOCOL_VERSION, Refuse, RefuseReason, Resync, Welcome,
 };
@@ -420,23 +420,7 @@ impl NodeSync {
 
     /// Bytes received on the control stream. A frame that does not decode closes the connection.
     pub fn handle_data(&mut self, now: Instant, data: &[u8]) {
-        if !matches!(self.conn, Conn::Handshaking { .. } | Conn::Connected { .. }) {
-            return;
-        }
-        self.inbuf.extend_from_slice(data);
-        loop {
-            match self.codec.decode(&mut self.inbuf) {
-                Ok(Some(message)) => self.handle_message(now, message),
-                Ok(None) => break,
-                Err(err) => {
-                    self.disconnect(now, DisconnectReason::Protocol(err.to_string()));
-                    break;
-                }
-            }
-            if !matches!(self.conn, Conn::Handshaking { .. } | Conn::Connected { .. }) {
-                break;
-            }
-        }
+        self.read_frames(now, data);
     }
 
     /// A decoded message from the control plane.
@@ -529,7 +513,7 @@ impl NodeSync {
                 next_heartbeat,
                 last_received,
             } => {
-                let dead_at = last_received + interval * self.config.missed_heartbeats.max(1);
+                let dead_at = self.dead_at(interval, last_received);
                 if now >= dead_at {
                     self.disconnect(
                         now,
@@ -566,6 +550,11 @@ impl NodeSync {
         }
     }
 
+    /// When the control plane counts as dead: `missed_heartbeats` heartbeat intervals of silence.
+    fn dead_at(&self, interval: Duration, last_received: Instant) -> Instant {
+        last_received + interval * self.config.missed_heartbeats.max(1)
+    }
+
     /// When [`NodeSync::handle_timeout`] must be called next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.conn {
@@ -576,7 +565,7 @@ impl NodeSync {
                 next_heartbeat,
                 last_received,
             } => {
-                let dead_at = last_received + interval * self.config.missed_heartbeats.max(1);
+                let dead_at = self.dead_at(interval, last_received);
                 let fetch = self
                     .requests
                     .values()
@@ -834,12 +823,6 @@ impl NodeSync {
 
     // ----- activation -------------------------------------------------------------------------------
 
-    fn activation_matches(&self, key: &DeploymentKey, version: u64) -> bool {
-        self.activating
-            .get(key)
-            .is_some_and(|a| a.assignment.version == version)
-    }
-
     /// The runtime verified the signature of the assignment handed out by [`NodeEvent::Activate`].
     pub fn verified(&mut self, now: Instant, key: &DeploymentKey, version: u64) {
         if let Some(activation) = self.activating.get_mut(key).filter(|a| a.assignment.version == version) {
@@ -849,26 +832,12 @@ impl NodeSync {
 
     /// The runtime serves the assignment handed out by [`NodeEvent::Activate`].
     pub fn activated(&mut self, now: Instant, key: &DeploymentKey, version: u64) {
-        if !self.activation_matches(key, version) {
-            return;
-        }
-        let Some(activation) = self.activating.remove(key) else {
+        let Some((assignment, times)) = self.take_activation(now, key, version) else {
             return;
         };
-        let (verify, activate) = split_timing(&activation, now);
-        let running = activation.assignment.running();
-        self.running.insert(key.clone(), activation.assignment);
-        if let Some(work) = self.open_work_for(key, running) {
-            work.result = Some((
-                Outcome::Activated(running),
-                Timing {
-                    fetch: work.fetch,
-                    verify,
-                    activate,
-                },
-            ));
-        }
-        self.reconcile(now);
+        let running = assignment.running();
+        self.running.insert(key.clone(), assignment);
+        self.activation_done(now, key, running, Outcome::Activated(running), times);
     }
 
     /// The runtime could not verify or activate the assignment handed out by [`NodeEvent::Activate`];
@@ -881,21 +850,46 @@ impl NodeSync {
         stage: FailureStage,
         reason: impl Into<String>,
     ) {
-        if !self.activation_matches(key, version) {
-            return;
-        }
-        let Some(activation) = self.activating.remove(key) else {
+        let Some((assignment, times)) = self.take_activation(now, key, version) else {
             return;
         };
-        let (verify, activate) = split_timing(&activation, now);
-        let wanted = activation.assignment.running();
+        let wanted = assignment.running();
+        let outcome = Outcome::Failed {
+            wanted,
+            stage,
+            reason: reason.into(),
+            running: None,
+        };
+        self.activation_done(now, key, wanted, outcome, times);
+    }
+
+    /// Takes the activation of `key` at `version` out of those in progress, with its (verify, activate)
+    /// times at `now`; `None` when that activation is not in progress.
+    fn take_activation(
+        &mut self,
+        now: Instant,
+        key: &DeploymentKey,
+        version: u64,
+    ) -> Option<(Assignment, (Duration, Duration))> {
+        if self.activating.get(key)?.assignment.version != version {
+            return None;
+        }
+        let activation = self.activating.remove(key)?;
+        let times = split_timing(&activation, now);
+        Some((activation.assignment, times))
+    }
+
+    /// Records `outcome`, with the activation's (verify, activate) `times`, as the result of the open work
+    /// that wants `wanted` for `key`, then reconciles.
+    fn activation_done(
+        &mut self,
+        now: Instant,
+        key: &DeploymentKey,
+        wanted: Running,
+        outcome: Outcome,
+        (verify, activate): (Duration, Duration),
+    ) {
         if let Some(work) = self.open_work_for(key, wanted) {
-            let outcome = Outcome::Failed {
-                wanted,
-                stage,
-                reason: reason.into(),
-                running: None,
-            };
             work.result = Some((
                 outcome,
                 Timing {
@@ -914,6 +908,24 @@ impl NodeSync {
             .work
             .get_mut(key)
             .filter(|w| w.result.is_none() && w.want.as_ref().is_some_and(|a| a.running() == running))
+    }
+}
+
+impl ReadFrames for NodeSync {
+    fn frames(&mut self) -> (&Codec, &mut BytesMut) {
+        (&self.codec, &mut self.inbuf)
+    }
+
+    fn reading(&self) -> bool {
+        matches!(self.conn, Conn::Handshaking { .. } | Conn::Connected { .. })
+    }
+
+    fn frame_message(&mut self, now: Instant, message: Message) {
+        self.handle_message(now, message);
+    }
+
+    fn frame_error(&mut self, now: Instant, err: DecodeError) {
+        self.disconnect(now, DisconnectReason::Protocol(err.to_string()));
     }
 }
 

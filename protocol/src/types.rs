@@ -50,11 +50,7 @@ pub struct Signature(pub [u8; 64]);
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Signature({:02x}{:02x}{:02x}{:02x}…)",
-            self.0[0], self.0[1], self.0[2], self.0[3]
-        )
+        debug_abbreviated(f, "Signature", &self.0)
     }
 }
 
@@ -173,22 +169,38 @@ impl Assignment {
         out
     }
 
-    /// The version and bundle of this assignment, as a node reports what it runs.
+    /// The version, bundle and configuration of this assignment, as a node reports what it runs.
     pub fn running(&self) -> Running {
         Running {
             version: self.version,
             bundle: self.bundle,
+            config: ConfigDigest(Sha256::digest(self.signing_payload()).into()),
         }
     }
 }
 
-/// What runs for a deployment: a version and its bundle.
+/// The SHA-256 of an assignment's [`Assignment::signing_payload`]: it changes whenever anything the
+/// control plane signs changes (limits, variables, secrets), even when the version and bundle do not.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConfigDigest(pub [u8; 32]);
+
+impl fmt::Debug for ConfigDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_abbreviated(f, "ConfigDigest", &self.0)
+    }
+}
+
+/// What runs for a deployment: a version, its bundle and its configuration. Two assignments run the
+/// same thing only if all three match, so a changed secret reaches a node that already runs the
+/// version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Running {
     /// Deployment version.
     pub version: u64,
     /// Its bundle.
     pub bundle: BundleHash,
+    /// Its configuration (see [`ConfigDigest`]).
+    pub config: ConfigDigest,
 }
 
 /// One deployment a node runs, as listed in its `Hello`.
@@ -294,6 +306,15 @@ pub struct DeploymentResult {
     pub outcome: Outcome,
     /// How long it took.
     pub timing: Timing,
+}
+
+/// `Name(0a1b2c3d…)`: the Debug form of a long byte value, its first four bytes in hex.
+fn debug_abbreviated(f: &mut fmt::Formatter<'_>, name: &str, bytes: &[u8]) -> fmt::Result {
+    write!(
+        f,
+        "{name}({:02x}{:02x}{:02x}{:02x}…)",
+        bytes[0], bytes[1], bytes[2], bytes[3]
+    )
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ fn running(rng: &mut fastrand::Rng) -> Running {
     Running {
         version: rng.u64(..),
         bundle: hash(rng),
+        config: ConfigDigest(hash(rng).0),
     }
 }
 
@@ -247,65 +248,22 @@ fn mutate(rng: &mut fastrand::Rng, mut bytes: Vec<u8>, other: &[u8]) -> Vec<u8> 
 
 /// Feeds `input` to every decoder; panics propagate to the caller.
 fn decode_all(rng: &mut fastrand::Rng, input: &[u8]) {
-    let codec = Codec::default();
-    let mut buf = BytesMut::new();
+    // The frame decoder, fed in random chunks.
     let mut rest = input;
-    'feed: while !rest.is_empty() {
-        let n = rng.usize(1..=rest.len().min(64));
-        buf.extend_from_slice(&rest[..n]);
-        rest = &rest[n..];
-        loop {
-            match codec.decode(&mut buf) {
-                Ok(Some(m)) => {
-                    // Whatever decodes must encode again to a frame that decodes to the same message.
-                    let mut again = BytesMut::new();
-                    codec.encode(&m, &mut again).expect("a decoded message encodes");
-                    assert_eq!(codec.decode(&mut again).expect("re-encoded frame decodes"), Some(m));
-                }
-                Ok(None) => break,
-                Err(_) => break 'feed,
-            }
+    fuzz::decode_pieces(std::iter::from_fn(|| {
+        if rest.is_empty() {
+            return None;
         }
-    }
-    let _ = codec.decode_eof(&mut buf);
+        let (piece, tail) = rest.split_at(rng.usize(1..=rest.len().min(64)));
+        rest = tail;
+        Some(piece)
+    }));
     if input.len() > 4 {
         let _ = decode_frame(&input[4..]);
     }
     let _ = BundleHeader::decode(&mut BytesMut::from(input), 1 << 30);
-
     // Both state machines, past their handshake, fed the same bytes in chunks.
-    let now = Instant::now();
-    let mut control = ControlSession::new(now, ControlConfig::default());
-    control.handle_message(
-        now,
-        Message::Hello(Hello {
-            protocol_version: PROTOCOL_VERSION,
-            node_id: "n".into(),
-            region: "r".into(),
-            revision: 0,
-            deployments: vec![],
-            bundles: vec![],
-        }),
-    );
-    let mut node = NodeSync::new(now, NodeConfig::new("n", "r"), Inventory::default());
-    node.handle_timeout(now);
-    node.connected(now);
-    node.handle_message(
-        now,
-        Message::Welcome(Welcome {
-            protocol_version: PROTOCOL_VERSION,
-            heartbeat_interval: Duration::from_secs(1),
-        }),
-    );
-    let chunk = rng.usize(1..=64);
-    for piece in input.chunks(chunk) {
-        control.handle_data(now, piece);
-        node.handle_data(now, piece);
-    }
-    while control.poll_transmit().is_some() || control.poll_event().is_some() || control.poll_bundle().is_some() {}
-    while node.poll_transmit().is_some() || node.poll_event().is_some() {}
-    control.handle_timeout(now + Duration::from_secs(3600));
-    node.handle_timeout(now + Duration::from_secs(3600));
+    fuzz::drive_state_machines(Instant::now(), input, rng.usize(1..=64));
 }
 
 #[test]

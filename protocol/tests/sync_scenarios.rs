@@ -229,13 +229,16 @@ fn other_protocol_version_is_refused_with_a_reason_and_the_node_stops() {
         }
     );
     assert!(
-        message.contains("unsupported protocol version 2") && message.contains("speaks version 1"),
+        message.contains(&format!("unsupported protocol version {}", PROTOCOL_VERSION + 1))
+            && message.contains(&format!("speaks version {PROTOCOL_VERSION}")),
         "{message}"
     );
     assert_eq!(
         control_events(&mut control),
         vec![ControlEvent::Closed {
-            reason: CloseReason::UnsupportedVersion { got: 2 }
+            reason: CloseReason::UnsupportedVersion {
+                got: PROTOCOL_VERSION + 1
+            }
         }]
     );
 
@@ -506,6 +509,55 @@ fn reconnect_sends_only_what_is_missing() {
     assert!(matches!(&down[..], [Message::Welcome(_)]), "{down:?}");
     assert!(matches!(&up[..], [Message::Hello(h), Message::Ack(a)] if h.revision == 2 && a.revision == 2));
     assert!(control_events(&mut control).contains(&ControlEvent::InSync { revision: 2 }));
+}
+
+/// `a` with other variables (a secret changed): same version, same bundle, signed again.
+fn reconfigured(w: &World, a: &Assignment, vars: &str) -> Assignment {
+    let mut b = a.clone();
+    b.vars = vars.as_bytes().to_vec();
+    w.signer.sign(&mut b);
+    b
+}
+
+#[test]
+fn a_changed_configuration_of_the_same_version_is_sent_and_activated_again() {
+    let mut w = World::new();
+    let hello = w.assign("hello", 1);
+    let api = w.assign("api", 1);
+    let mut node = w.node(Inventory::default());
+    let mut control = w.control(Some(&desired(1, &[&hello, &api])));
+    w.join(&mut control, &mut node);
+    assert_eq!(node.completed_revision(), 1);
+
+    // A secret of hello changes: the version and bundle stay, the configuration does not.
+    let hello2 = reconfigured(&w, &hello, r#"{"API_KEY":"new"}"#);
+    assert_ne!(hello2.running(), hello.running());
+    control.set_desired(w.now, desired(2, &[&hello2, &api]));
+    let (streams, _, down) = w.settle(&mut control, &mut node);
+    let sent = assigns(&down);
+    assert_eq!(sent.len(), 1);
+    let names: Vec<_> = sent[0].deployments.iter().map(|d| d.key.name.as_str()).collect();
+    assert_eq!(names, ["hello"], "only the reconfigured deployment");
+    assert_eq!(streams, 0, "its bundle is stored already");
+    assert_eq!(
+        node.running()[&hello.key].vars,
+        hello2.vars,
+        "activated again with the new variables"
+    );
+    assert!(control.in_sync());
+
+    // Offline while it changes once more: the reconnecting node's Hello shows the old configuration.
+    node.connection_lost(w.now);
+    let hello3 = reconfigured(&w, &hello, r#"{"API_KEY":"newer"}"#);
+    let d3 = desired(3, &[&hello3, &api]);
+    w.advance(Duration::from_secs(31));
+    let mut control = w.control(Some(&d3));
+    let (_, _, down) = w.join(&mut control, &mut node);
+    let sent = assigns(&down);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].deployments.len(), 1);
+    assert_eq!(node.running()[&hello.key].vars, hello3.vars);
+    assert_eq!(node.completed_revision(), 3);
 }
 
 #[test]

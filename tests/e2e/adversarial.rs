@@ -71,14 +71,7 @@ fn runaway_cpu_memory_and_time_get_503_and_the_node_lives_on() {
         assert_alive(&op);
     }
     // Each limit is counted in the metrics, by deployment.
-    let admin: std::net::SocketAddr = op
-        .stdout
-        .lock()
-        .unwrap()
-        .iter()
-        .find_map(|l| l.strip_prefix("admin on http://").map(|a| a.trim().parse().unwrap()))
-        .expect("admin address");
-    let metrics = request(admin, "GET", "localhost", "/metrics", &[], b"").text();
+    let metrics = op.metrics();
     for (deployment, limit) in [
         ("spin", "cpu"),
         ("chain", "cpu"),
@@ -339,7 +332,7 @@ fn limits_above_the_node_maximum_are_refused_at_startup() {
     cmd.arg("dev").arg(&path).args(["--listen", "127.0.0.1:0"]);
     let err = Outpost::start(cmd).err().expect("refused");
     assert!(
-        err.contains("limits.wall_ms = 3600000 exceeds this node's maximum of 300000"),
+        err.contains("limits.wall_ms = 3600000 exceeds the maximum of 300000"),
         "{err}"
     );
 }
@@ -448,14 +441,7 @@ fn tenants_beyond_the_memory_budget_are_evicted_and_recreated_on_demand() {
             assert_eq!(r.text(), format!("{n} 1"), "round {round}");
         }
     }
-    let admin: std::net::SocketAddr = op
-        .stdout
-        .lock()
-        .unwrap()
-        .iter()
-        .find_map(|l| l.strip_prefix("admin on http://").map(|a| a.trim().parse().unwrap()))
-        .expect("admin address");
-    let metrics = request(admin, "GET", "localhost", "/metrics", &[], b"").text();
+    let metrics = op.metrics();
     let evicted: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("outpost_isolates_evicted_total "))

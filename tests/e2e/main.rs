@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `outpost` binary on ephemeral ports.
 
 mod adversarial;
+mod cluster;
 mod control_plane;
 mod dev_errors;
 mod dev_serve;

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -13,6 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::nodes::{self, RolloutQuery};
 use super::{ApiError, ApiState, json_response};
 use crate::bundle::{BundleArchive, hex, sha256};
 use crate::names::{self, PRODUCTION};
@@ -20,15 +20,22 @@ use crate::store::{Activation, DeploymentInfo, NewVersion, Store, StoreError, Ve
 use crate::tokens::{self, Scope};
 use crate::validate::{Refusal, Upload, check_modules, check_upload};
 
-type ApiResult = Result<Response<Full<Bytes>>, ApiError>;
+pub(super) type ApiResult = Result<Response<Full<Bytes>>, ApiError>;
 
 /// Dispatches a request to its endpoint after checking its token.
 pub(super) async fn route(state: &Arc<ApiState>, req: Request<Incoming>) -> ApiResult {
     let scope = authenticate(state, &req).await?;
     let path = req.uri().path().to_string();
-    let query = Query::parse(req.uri().query())?;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method().clone();
+    if let ["v1", "deployments", name, "rollout"] = segments.as_slice() {
+        if method != Method::GET {
+            return Err(ApiError::MethodNotAllowed(format!("{method} {path}: allowed: GET")));
+        }
+        let query = RolloutQuery::parse(req.uri().query())?;
+        return nodes::rollout(state, &scope, name, query).await;
+    }
+    let query = Query::parse(req.uri().query())?;
     match (&method, segments.as_slice()) {
         (&Method::GET, ["v1", "cluster"]) => cluster(state),
         (&Method::GET, ["v1", "deployments"]) => list(state, &scope).await,
@@ -50,7 +57,7 @@ pub(super) async fn route(state: &Arc<ApiState>, req: Request<Incoming>) -> ApiR
             delete_secret(state, &scope, name, key, &query).await
         }
         (&Method::POST, ["v1", "tokens"]) => create_token(state, &scope, req).await,
-        (&Method::GET, ["v1", "nodes"]) => nodes(&scope),
+        (&Method::GET, ["v1", "nodes"]) => nodes::nodes(state, &scope),
         (_, segments) => Err(match allowed_methods(segments) {
             Some(allowed) => ApiError::MethodNotAllowed(format!("{method} {path}: allowed: {allowed}")),
             None => ApiError::NotFound(format!("no endpoint {path}")),
@@ -97,7 +104,7 @@ async fn authenticate(state: &Arc<ApiState>, req: &Request<Incoming>) -> Result<
 }
 
 /// Checks the name and that `scope` may act on it.
-fn authorize(scope: &Scope, name: &str) -> Result<(), ApiError> {
+pub(super) fn authorize(scope: &Scope, name: &str) -> Result<(), ApiError> {
     names::check_deployment_name(name).map_err(ApiError::BadRequest)?;
     match scope {
         _ if scope.allows(name) => Ok(()),
@@ -108,7 +115,7 @@ fn authorize(scope: &Scope, name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn require_admin(scope: &Scope, what: &str) -> Result<(), ApiError> {
+pub(super) fn require_admin(scope: &Scope, what: &str) -> Result<(), ApiError> {
     match scope {
         Scope::Admin => Ok(()),
         _ => Err(ApiError::Forbidden(format!("{what} needs an admin token"))),
@@ -116,7 +123,7 @@ fn require_admin(scope: &Scope, what: &str) -> Result<(), ApiError> {
 }
 
 /// Runs a store operation on a blocking thread.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     state: &Arc<ApiState>,
     f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -125,6 +132,27 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
         .map_err(ApiError::from)
+}
+
+/// Runs a store mutation on a blocking thread, then publishes the desired state it leads to, so
+/// the nodes have been told by the time the caller hears the change is committed.
+async fn mutate<T: Send + 'static>(
+    state: &Arc<ApiState>,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    let publisher = state.publisher.clone();
+    tokio::task::spawn_blocking(move || {
+        let out = f(&*store)?;
+        if let Err(e) = publisher.publish() {
+            // The change is committed; the next change publishes it along.
+            tracing::error!(error = %e, "cannot publish the desired state to the nodes");
+        }
+        Ok::<T, StoreError>(out)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+    .map_err(ApiError::from)
 }
 
 /// The query string's parameters; only `env` is known.
@@ -185,19 +213,14 @@ fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-fn ok(body: Value) -> ApiResult {
+pub(super) fn ok(body: Value) -> ApiResult {
     Ok(json_response(StatusCode::OK, &body))
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn version_json(v: &VersionInfo) -> Value {
     json!({
         "version": v.version,
         "hash": hex(&v.hash),
-        "signature": b64(&v.signature),
         "size": v.size,
         "files": v.files,
         "main": v.main,
@@ -231,13 +254,15 @@ fn deployment_json(d: &DeploymentInfo, zone: &str) -> Value {
     })
 }
 
-fn activation_json(a: &Activation, zone: &str) -> Value {
+fn activation_json(state: &ApiState, a: &Activation) -> Value {
     json!({
         "name": a.name,
         "env": a.env,
         "version": a.version,
         "previous": a.previous,
-        "hostname": names::hostname(&a.name, &a.env, zone),
+        "hostname": names::hostname(&a.name, &a.env, &state.config.zone),
+        "revision": a.revision,
+        "nodes_connected": nodes::connected(state),
     })
 }
 
@@ -270,7 +295,7 @@ async fn show(state: &Arc<ApiState>, scope: &Scope, name: &str) -> ApiResult {
 async fn delete(state: &Arc<ApiState>, scope: &Scope, name: &str) -> ApiResult {
     authorize(scope, name)?;
     let owned = name.to_string();
-    blocking(state, move |s| s.delete_deployment(&owned)).await?;
+    mutate(state, move |s| s.delete_deployment(&owned)).await?;
     tracing::info!(deployment = name, "deployment deleted");
     ok(json!({ "deleted": name }))
 }
@@ -303,7 +328,6 @@ async fn deploy(state: &Arc<ApiState>, scope: &Scope, name: &str, query: &Query,
     let new = NewVersion {
         name: name.to_string(),
         env: env.clone(),
-        signature: state.identity.sign_bundle(&hash),
         hash,
         files: u32::try_from(checked.archive.files.len()).unwrap_or(u32::MAX),
         manifest_file: checked.archive.manifest_file,
@@ -312,7 +336,7 @@ async fn deploy(state: &Arc<ApiState>, scope: &Scope, name: &str, query: &Query,
         bundle: bytes,
         at: now_ms(),
     };
-    let (info, activation) = blocking(state, move |s| s.create_version(new)).await?;
+    let (info, activation) = mutate(state, move |s| s.create_version(new)).await?;
     tracing::info!(deployment = name, env = %env, version = info.version, hash = %hex(&info.hash), "version deployed");
     let mut body = version_json(&info);
     body["name"] = json!(name);
@@ -320,7 +344,8 @@ async fn deploy(state: &Arc<ApiState>, scope: &Scope, name: &str, query: &Query,
     body["previous"] = json!(activation.previous);
     body["hostnames"] = json!([names::hostname(name, &env, &state.config.zone)]);
     body["routes"] = json!(routes);
-    body["nodes_connected"] = json!(0);
+    body["revision"] = json!(activation.revision);
+    body["nodes_connected"] = json!(nodes::connected(state));
     Ok(json_response(StatusCode::CREATED, &body))
 }
 
@@ -352,13 +377,8 @@ async fn version(state: &Arc<ApiState>, scope: &Scope, name: &str, v: &str, raw:
         let mut response = Response::new(Full::new(Bytes::from(bytes)));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-        for (k, v) in [
-            ("x-outpost-sha256", hex(&info.hash)),
-            ("x-outpost-signature", b64(&info.signature)),
-        ] {
-            if let Ok(v) = http::HeaderValue::from_str(&v) {
-                headers.insert(k, v);
-            }
+        if let Ok(v) = http::HeaderValue::from_str(&hex(&info.hash)) {
+            headers.insert("x-outpost-sha256", v);
         }
         return Ok(response);
     }
@@ -393,9 +413,9 @@ async fn rollback(state: &Arc<ApiState>, scope: &Scope, name: &str, req: Request
     let env = body.env.unwrap_or_else(|| PRODUCTION.to_string());
     names::check_env(&env).map_err(ApiError::BadRequest)?;
     let (owned, env2) = (name.to_string(), env.clone());
-    let a = blocking(state, move |s| s.rollback(&owned, &env2, body.to, now_ms())).await?;
+    let a = mutate(state, move |s| s.rollback(&owned, &env2, body.to, now_ms())).await?;
     tracing::info!(deployment = name, env = %env, version = a.version, previous = ?a.previous, "rolled back");
-    ok(activation_json(&a, &state.config.zone))
+    ok(activation_json(state, &a))
 }
 
 #[derive(Deserialize)]
@@ -418,9 +438,9 @@ async fn promote(state: &Arc<ApiState>, scope: &Scope, name: &str, req: Request<
         return Err(ApiError::BadRequest(format!("cannot promote '{to}' to itself")));
     }
     let (owned, from, to2) = (name.to_string(), body.from.clone(), to.clone());
-    let a = blocking(state, move |s| s.promote(&owned, &from, &to2, now_ms())).await?;
+    let a = mutate(state, move |s| s.promote(&owned, &from, &to2, now_ms())).await?;
     tracing::info!(deployment = name, from = %body.from, to = %to, version = a.version, "promoted");
-    ok(activation_json(&a, &state.config.zone))
+    ok(activation_json(state, &a))
 }
 
 async fn secrets(state: &Arc<ApiState>, scope: &Scope, name: &str) -> ApiResult {
@@ -463,7 +483,7 @@ async fn put_secret(
         )));
     }
     let (owned, k, e) = (name.to_string(), key.to_string(), env.clone());
-    blocking(state, move |s| {
+    mutate(state, move |s| {
         s.put_secret(&owned, e.as_deref(), &k, &body.value, now_ms())
     })
     .await?;
@@ -476,7 +496,7 @@ async fn delete_secret(state: &Arc<ApiState>, scope: &Scope, name: &str, key: &s
     names::check_secret_key(key).map_err(ApiError::BadRequest)?;
     let env = query.env()?.map(str::to_string);
     let (owned, k, e) = (name.to_string(), key.to_string(), env.clone());
-    if !blocking(state, move |s| s.delete_secret(&owned, e.as_deref(), &k)).await? {
+    if !mutate(state, move |s| s.delete_secret(&owned, e.as_deref(), &k)).await? {
         let where_ = env.map_or_else(
             || "for every environment".to_string(),
             |e| format!("for environment '{e}'"),
@@ -531,10 +551,4 @@ async fn create_token(state: &Arc<ApiState>, scope: &Scope, req: Request<Incomin
         StatusCode::CREATED,
         &json!({ "token": token, "scope": new_scope.kind(), "project": new_scope.project(), "label": label }),
     ))
-}
-
-fn nodes(scope: &Scope) -> ApiResult {
-    require_admin(scope, "listing nodes")?;
-    // Nodes join over QUIC, which this control plane does not serve yet.
-    ok(json!({ "nodes": [] }))
 }

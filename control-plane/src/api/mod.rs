@@ -7,24 +7,27 @@
 //! | `GET /v1/deployments` | deployments and what each environment serves | admin: all; project: its own |
 //! | `GET /v1/deployments/{name}` | one deployment | project |
 //! | `DELETE /v1/deployments/{name}` | delete it with its versions and secrets | project |
-//! | `POST /v1/deployments/{name}/versions?env=ENV` | upload a bundle: validate, store, sign, activate in `ENV` (default `production`) | project |
+//! | `POST /v1/deployments/{name}/versions?env=ENV` | upload a bundle: validate, store, activate in `ENV` (default `production`) | project |
 //! | `GET /v1/deployments/{name}/versions` | its versions | project |
 //! | `GET /v1/deployments/{name}/versions/{v}` | one version: files, manifest | project |
-//! | `GET /v1/deployments/{name}/versions/{v}/bundle` | the signed archive bytes | project |
+//! | `GET /v1/deployments/{name}/versions/{v}/bundle` | the archive bytes | project |
+//! | `GET /v1/deployments/{name}/rollout?env=ENV&version=V&revision=R&wait_ms=MS` | which connected node serves `V` (default: what `ENV` serves), which failed and why; waits up to `MS` for a change | project |
 //! | `POST /v1/deployments/{name}/rollback` | `{"env"?, "to"?}` | project |
 //! | `POST /v1/deployments/{name}/promote` | `{"from", "to"?}` | project |
 //! | `GET /v1/deployments/{name}/secrets` | secret names (never values) | project |
 //! | `PUT /v1/deployments/{name}/secrets/{key}?env=ENV` | `{"value"}` | project |
 //! | `DELETE /v1/deployments/{name}/secrets/{key}?env=ENV` | | project |
 //! | `POST /v1/tokens` | `{"scope": "admin" \| "project", "project"?, "label"?}` → a new token, shown once | admin |
-//! | `GET /v1/nodes` | nodes that joined | admin |
+//! | `GET /v1/nodes` | the nodes seen since the control plane started: connection, revision, load, what they run | admin |
 //!
 //! "project" means an admin token or a token scoped to that deployment.
 //! Errors are JSON (see [`error`]); every mutation is committed to the
-//! store before the answer is sent.
+//! store, and the desired state it leads to published to the nodes, before
+//! the answer is sent.
 
 pub mod error;
 mod handlers;
+pub mod nodes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -41,6 +44,8 @@ use tokio_rustls::TlsAcceptor;
 
 pub use error::ApiError;
 
+use crate::desired::Publisher;
+use crate::distribution::ClusterStatus;
 use crate::identity::Identity;
 use crate::store::Store;
 use crate::validate::UploadLimits;
@@ -84,17 +89,28 @@ pub struct ApiState {
     identity: Arc<Identity>,
     config: ApiConfig,
     validations: Semaphore,
+    publisher: Arc<Publisher>,
+    nodes: watch::Receiver<ClusterStatus>,
 }
 
 impl ApiState {
-    /// State over `store` and `identity`.
-    pub fn new(store: Arc<dyn Store>, identity: Arc<Identity>, config: ApiConfig) -> Arc<ApiState> {
+    /// State over `store` and `identity`; changes are published to the nodes through `publisher`,
+    /// and what the nodes report comes from `nodes`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        identity: Arc<Identity>,
+        config: ApiConfig,
+        publisher: Arc<Publisher>,
+        nodes: watch::Receiver<ClusterStatus>,
+    ) -> Arc<ApiState> {
         let validations = Semaphore::new(config.concurrent_validations.max(1));
         Arc::new(ApiState {
             store,
             identity,
             config,
             validations,
+            publisher,
+            nodes,
         })
     }
 }

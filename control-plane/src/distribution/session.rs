@@ -225,6 +225,9 @@ fn drain(
                 }
                 shared.update_node(node_id, |n| {
                     n.revision = n.revision.max(revision);
+                    for r in &results {
+                        n.results.insert(r.key.clone(), (revision, r.clone()));
+                    }
                     n.last_ack = Some(AckReport {
                         revision,
                         at: now,
@@ -252,9 +255,18 @@ fn drain(
     let in_sync = session.in_sync();
     let revision = session.node_revision();
     if *welcomed {
-        shared.update_node(node_id, |n| {
+        let running = session.node_running();
+        shared.status.send_if_modified(|s| {
+            let Some(n) = s.nodes.get_mut(node_id) else {
+                return false;
+            };
+            let changed = n.in_sync != in_sync || n.revision < revision || n.running != *running;
             n.in_sync = in_sync;
             n.revision = n.revision.max(revision);
+            if n.running != *running {
+                n.running = running.clone();
+            }
+            changed
         });
     }
 }

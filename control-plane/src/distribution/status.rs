@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use outpost_protocol::{DeploymentResult, FailureStage, Health, Load, Outcome};
+use outpost_protocol::{DeploymentKey, DeploymentResult, FailureStage, Health, Load, Outcome, Running};
 
 /// Every node the control plane has seen since it started.
 #[derive(Clone, Debug, Default)]
@@ -48,6 +48,12 @@ pub struct NodeStatus {
     pub in_sync: bool,
     /// Its last acknowledgement.
     pub last_ack: Option<AckReport>,
+    /// What it runs, deployment by deployment, as its session agrees on it (from its `Hello`, then
+    /// from each acknowledged revision).
+    pub running: BTreeMap<DeploymentKey, Running>,
+    /// Per deployment, the last result it acknowledged and the revision of that acknowledgement: a
+    /// failure stays here (with its stage and reason) until a later revision changes the deployment.
+    pub results: BTreeMap<DeploymentKey, (u64, DeploymentResult)>,
     /// Load from its last heartbeat.
     pub load: Load,
     /// Health from its last heartbeat.
@@ -61,7 +67,8 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
-    pub(super) fn new(node_id: &str, address: SocketAddr) -> Self {
+    /// A node first seen at `address`, not connected yet.
+    pub fn new(node_id: &str, address: SocketAddr) -> Self {
         NodeStatus {
             node_id: node_id.to_string(),
             region: String::new(),
@@ -72,6 +79,8 @@ impl NodeStatus {
             revision: 0,
             in_sync: false,
             last_ack: None,
+            running: BTreeMap::new(),
+            results: BTreeMap::new(),
             load: Load::default(),
             health: Health::default(),
             last_heartbeat: None,

@@ -1,12 +1,16 @@
 //! The control plane's state: deployments, their versions (content-addressed
-//! bundles with the control plane's signature), which version each
-//! environment serves, secrets and API tokens.
+//! bundles), which version each environment serves, secrets, API tokens,
+//! and the revision of the desired state nodes are sent.
 //!
 //! [`Store`] is what the API needs, one method per operation; each
 //! mutation is one transaction, durable when the method returns, so the API
-//! answers only after the change is on disk. [`SqliteStore`] is the
-//! embedded implementation; a PostgreSQL one can implement the same trait.
-//! The methods block: call them from a blocking thread.
+//! answers only after the change is on disk. Every mutation that changes
+//! what nodes run (a deploy, rollback, promotion or deletion, a secret
+//! written or deleted) raises the desired-state revision in the same
+//! transaction, so the revision only ever grows, across restarts too.
+//! [`SqliteStore`] is the embedded implementation; a PostgreSQL one can
+//! implement the same trait. The methods block: call them from a blocking
+//! thread.
 
 mod sqlite;
 
@@ -49,7 +53,7 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// A version to add: the archive bytes with their hash and signature.
+/// A version to add: the archive bytes with their hash.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
     /// Deployment name (created on its first version).
@@ -60,8 +64,6 @@ pub struct NewVersion {
     pub bundle: Vec<u8>,
     /// SHA-256 of `bundle`.
     pub hash: [u8; 32],
-    /// Ed25519 signature over the hash.
-    pub signature: Vec<u8>,
     /// `outpost.toml` / `wrangler.toml`, if any.
     pub manifest_file: Option<String>,
     /// The manifest's text.
@@ -83,8 +85,6 @@ pub struct VersionInfo {
     pub version: u64,
     /// SHA-256 of the archive.
     pub hash: [u8; 32],
-    /// Ed25519 signature over the hash.
-    pub signature: Vec<u8>,
     /// Archive size in bytes.
     pub size: u64,
     /// Number of module files.
@@ -136,6 +136,38 @@ pub struct Activation {
     pub version: u64,
     /// The version it served before, if any.
     pub previous: Option<u64>,
+    /// The desired-state revision this change was committed under.
+    pub revision: u64,
+}
+
+/// One environment's version as nodes should run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveVersion {
+    /// Deployment.
+    pub name: String,
+    /// Environment.
+    pub env: String,
+    /// The version the environment serves.
+    pub version: u64,
+    /// SHA-256 of its archive.
+    pub hash: [u8; 32],
+    /// Archive size in bytes.
+    pub size: u64,
+    /// The manifest file name, if any.
+    pub manifest_file: Option<String>,
+    /// The manifest's text.
+    pub manifest: Option<String>,
+    /// The secrets this environment sees (see [`Store::secrets_for`]).
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// What every node should run, at one revision: one consistent snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredSnapshot {
+    /// The desired-state revision.
+    pub revision: u64,
+    /// Every environment of every deployment, by name then environment.
+    pub versions: Vec<ActiveVersion>,
 }
 
 /// A secret's name (its value is never read back through the API).
@@ -188,6 +220,13 @@ pub trait Store: Send + Sync {
     /// The secrets `env` of `name` sees: environment-specific values over
     /// values for every environment. For distribution to nodes only.
     fn secrets_for(&self, name: &str, env: &str) -> Result<BTreeMap<String, String>, StoreError>;
+
+    /// What nodes should run: every environment's version with its
+    /// secrets, and the revision, read in one transaction.
+    fn desired(&self) -> Result<DesiredSnapshot, StoreError>;
+
+    /// The archive bytes of the bundle hashing to `hash`, if stored.
+    fn bundle(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Stores a token's hash with its scope.
     fn add_token(&self, hash: &[u8; 32], scope: &Scope, label: &str, at: i64) -> Result<(), StoreError>;

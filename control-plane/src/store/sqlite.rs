@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::{Activation, DeploymentInfo, EnvState, NewVersion, SecretName, Store, StoreError, VersionInfo};
+use super::{
+    Activation, ActiveVersion, DeploymentInfo, DesiredSnapshot, EnvState, NewVersion, SecretName, Store, StoreError,
+    VersionInfo,
+};
 use crate::tokens::Scope;
 
 /// The schema, one entry per migration; never edit an applied entry, add
@@ -90,6 +93,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX tokens_by_label ON tokens (label);
     "#,
+    // 2: the desired-state revision; versions lose the hash-only signature
+    // (nodes verify the signature of each assignment instead).
+    r#"
+    -- One row: the revision of the desired state nodes are sent. Raised in
+    -- the transaction of every change of what nodes run; starts at 1, so a
+    -- node that has completed nothing (revision 0) is always behind.
+    CREATE TABLE desired_revision (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        revision INTEGER NOT NULL
+    );
+    INSERT INTO desired_revision (id, revision) VALUES (1, 1);
+    ALTER TABLE versions DROP COLUMN signature;
+    "#,
 ];
 
 /// The SQLite store.
@@ -126,8 +142,8 @@ fn env_key(env: Option<&str>) -> &str {
     env.unwrap_or("")
 }
 
-const VERSION_COLUMNS: &str = "v.deployment, v.version, v.hash, v.signature, b.size, v.files, v.main, v.manifest_file, \
-     v.manifest, v.env, v.created_at";
+const VERSION_COLUMNS: &str =
+    "v.deployment, v.version, v.hash, b.size, v.files, v.main, v.manifest_file, v.manifest, v.env, v.created_at";
 
 /// Reads a row selected with [`VERSION_COLUMNS`] (`active_in` left empty).
 fn version_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(VersionInfo, Vec<u8>)> {
@@ -137,14 +153,13 @@ fn version_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(VersionInfo, Vec<u8
             name: row.get(0)?,
             version: to_u64(row.get(1)?),
             hash: [0; 32],
-            signature: row.get(3)?,
-            size: to_u64(row.get(4)?),
-            files: u32::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
-            main: row.get(6)?,
-            manifest_file: row.get(7)?,
-            manifest: row.get(8)?,
-            env: row.get(9)?,
-            created_at: row.get(10)?,
+            size: to_u64(row.get(3)?),
+            files: u32::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
+            main: row.get(5)?,
+            manifest_file: row.get(6)?,
+            manifest: row.get(7)?,
+            env: row.get(8)?,
+            created_at: row.get(9)?,
             active_in: Vec::new(),
         },
         hash,
@@ -249,7 +264,18 @@ fn env_version(tx: &Transaction<'_>, name: &str, env: &str) -> Result<Option<u64
     .map_err(backend)
 }
 
-/// Points `env` at `version` and records the change.
+/// Raises the desired-state revision; returns the new one.
+fn bump_revision(tx: &Transaction<'_>) -> Result<u64, StoreError> {
+    tx.query_row(
+        "UPDATE desired_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(to_u64)
+    .map_err(backend)
+}
+
+/// Points `env` at `version`, records the change and raises the revision.
 fn activate(
     tx: &Transaction<'_>,
     name: &str,
@@ -275,6 +301,7 @@ fn activate(
         env: env.to_string(),
         version,
         previous,
+        revision: bump_revision(tx)?,
     })
 }
 
@@ -313,7 +340,7 @@ fn read_version(tx: &Transaction<'_>, name: &str, version: u64) -> Result<(Versi
     let row = tx
         .query_row(&sql, params![name, to_i64(version)], |r| {
             let (info, hash) = version_row(r)?;
-            Ok((info, hash, r.get::<_, Vec<u8>>(11)?))
+            Ok((info, hash, r.get::<_, Vec<u8>>(10)?))
         })
         .optional()
         .map_err(backend)?;
@@ -327,6 +354,26 @@ fn read_version(tx: &Transaction<'_>, name: &str, version: u64) -> Result<(Versi
     info.hash = hash32(hash)?;
     info.active_in = active_map(tx, name)?.remove(&version).unwrap_or_default();
     Ok((info, bytes))
+}
+
+/// The secrets `env` of `name` sees: environment-specific values over the
+/// ones for every environment.
+fn secrets_of(tx: &Transaction<'_>, name: &str, env: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    // '' sorts first, so an environment's own value overwrites the shared one.
+    let mut stmt = tx
+        .prepare_cached("SELECT key, value FROM secrets WHERE deployment = ?1 AND env IN ('', ?2) ORDER BY env, key")
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(params![name, env], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(backend)?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (k, v) = row.map_err(backend)?;
+        out.insert(k, v);
+    }
+    Ok(out)
 }
 
 impl Store for SqliteStore {
@@ -352,13 +399,12 @@ impl Store for SqliteStore {
             )
             .map_err(backend)?;
             tx.execute(
-                "INSERT INTO versions (deployment, version, hash, signature, manifest_file, manifest, main, files, env, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO versions (deployment, version, hash, manifest_file, manifest, main, files, env, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     new.name,
                     version,
                     &new.hash[..],
-                    new.signature,
                     new.manifest_file,
                     new.manifest,
                     new.main,
@@ -497,6 +543,7 @@ impl Store for SqliteStore {
                 [],
             )
             .map_err(backend)?;
+            bump_revision(tx)?;
             Ok(())
         })
     }
@@ -510,6 +557,7 @@ impl Store for SqliteStore {
                 params![name, env_key(env), key, value, at],
             )
             .map_err(backend)?;
+            bump_revision(tx)?;
             Ok(())
         })
     }
@@ -523,6 +571,9 @@ impl Store for SqliteStore {
                     params![name, env_key(env), key],
                 )
                 .map_err(backend)?;
+            if n > 0 {
+                bump_revision(tx)?;
+            }
             Ok(n > 0)
         })
     }
@@ -550,24 +601,62 @@ impl Store for SqliteStore {
     fn secrets_for(&self, name: &str, env: &str) -> Result<BTreeMap<String, String>, StoreError> {
         self.read(|tx| {
             require_deployment(tx, name)?;
-            // '' sorts first, so an environment's own value overwrites the shared one.
+            secrets_of(tx, name, env)
+        })
+    }
+
+    fn desired(&self) -> Result<DesiredSnapshot, StoreError> {
+        self.read(|tx| {
+            let revision = tx
+                .query_row("SELECT revision FROM desired_revision WHERE id = 1", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(to_u64)
+                .map_err(backend)?;
             let mut stmt = tx
                 .prepare_cached(
-                    "SELECT key, value FROM secrets WHERE deployment = ?1 AND env IN ('', ?2) ORDER BY env, key",
+                    "SELECT e.deployment, e.env, e.version, v.hash, b.size, v.manifest_file, v.manifest
+                     FROM environments e
+                     JOIN versions v ON v.deployment = e.deployment AND v.version = e.version
+                     JOIN bundles b ON b.hash = v.hash
+                     ORDER BY e.deployment, e.env",
                 )
                 .map_err(backend)?;
             let rows = stmt
-                .query_map(params![name, env], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                .query_map([], |r| {
+                    Ok((
+                        ActiveVersion {
+                            name: r.get(0)?,
+                            env: r.get(1)?,
+                            version: to_u64(r.get(2)?),
+                            hash: [0; 32],
+                            size: to_u64(r.get(4)?),
+                            manifest_file: r.get(5)?,
+                            manifest: r.get(6)?,
+                            secrets: BTreeMap::new(),
+                        },
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
                 })
                 .map_err(backend)?;
-            let mut out = BTreeMap::new();
+            let mut versions = Vec::new();
             for row in rows {
-                let (k, v) = row.map_err(backend)?;
-                out.insert(k, v);
+                let (mut active, hash) = row.map_err(backend)?;
+                active.hash = hash32(hash)?;
+                versions.push(active);
             }
-            Ok(out)
+            for active in &mut versions {
+                active.secrets = secrets_of(tx, &active.name, &active.env)?;
+            }
+            Ok(DesiredSnapshot { revision, versions })
         })
+    }
+
+    fn bundle(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.lock()
+            .query_row("SELECT bytes FROM bundles WHERE hash = ?1", [&hash[..]], |r| r.get(0))
+            .optional()
+            .map_err(backend)
     }
 
     fn add_token(&self, hash: &[u8; 32], scope: &Scope, label: &str, at: i64) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ use outpost_protocol::archive::BundleArchive;
 use outpost_protocol::{Assignment, BundleHash, DeploymentKey, FailureStage};
 
 use super::store::BundleStore;
-use crate::limits::{DeploymentLimits, LimitsPolicy};
+use crate::limits::{DeploymentLimits, LimitsPolicy, RuntimeLimits};
 use crate::manifest::Manifest;
 use crate::router::{RoutePattern, Router, Target};
 use crate::worker::WorkerHandle;
@@ -167,8 +167,10 @@ impl Activator {
         Ok(limits)
     }
 
-    /// Stops serving a deployment: its isolates go once their requests are done.
+    /// Stops serving a deployment: its hostnames and routes answer 404 from now on, and its
+    /// isolates go once their requests are done.
     pub(crate) fn remove(&self, key: &DeploymentKey) {
+        self.router.remove(&host_label(key));
         self.handle.unload(&key.to_string());
     }
 }

@@ -69,6 +69,13 @@ pub struct NodeOptions {
     pub threads: usize,
     /// The node's defaults and maxima for deployment limits.
     pub limits: LimitsPolicy,
+    /// V8 heap all isolates may use together, in bytes; idle isolates are evicted to stay under it
+    /// (`None`: unlimited).
+    pub isolate_memory_budget: Option<usize>,
+    /// Where the node is, latitude and longitude in degrees (for the nearest-node DNS answers).
+    pub location: Option<(f64, f64)>,
+    /// The address clients reach the node at, when it differs from the listen address.
+    pub public_addr: Option<std::net::IpAddr>,
     /// Outbound `fetch()` settings.
     pub outbound: OutboundConfig,
     /// The largest bundle accepted, in bytes.
@@ -92,12 +99,69 @@ impl NodeOptions {
             zone: None,
             threads: 1,
             limits: LimitsPolicy::default(),
+            isolate_memory_budget: None,
+            location: None,
+            public_addr: None,
             outbound: OutboundConfig::default(),
             max_bundle_bytes: 256 << 20,
             reconnect_initial: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
         }
     }
+}
+
+/// Lowers (or raises) the node's maximum for one `[limits]` key, from `KEY=VALUE` in the key's
+/// unit (`cpu_ms=100`, `memory_mb=64`); a default above the new maximum comes down to it. A
+/// deployment asking for more than a maximum fails to activate on this node, naming the key.
+pub fn set_maximum(policy: &mut LimitsPolicy, spec: &str) -> Result<(), String> {
+    const MIB: u64 = 1 << 20;
+    let (key, value) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("'{spec}': expected KEY=VALUE, e.g. memory_mb=256"))?;
+    let value: u64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("'{spec}': the value must be a whole number above 0"))?;
+    let (max, default) = (&mut policy.maxima, &mut policy.defaults);
+    match key.trim() {
+        "cpu_ms" => {
+            max.cpu = Duration::from_millis(value);
+            default.cpu = default.cpu.min(max.cpu);
+        }
+        "memory_mb" => {
+            max.memory_bytes = value.saturating_mul(MIB);
+            default.memory_bytes = default.memory_bytes.min(max.memory_bytes);
+        }
+        "wall_ms" => {
+            max.wall = Duration::from_millis(value);
+            default.wall = default.wall.min(max.wall);
+        }
+        "subrequests" => {
+            max.subrequests = u32::try_from(value).unwrap_or(u32::MAX);
+            default.subrequests = default.subrequests.min(max.subrequests);
+        }
+        "startup_cpu_ms" => {
+            max.startup_cpu = Duration::from_millis(value);
+            default.startup_cpu = default.startup_cpu.min(max.startup_cpu);
+        }
+        "request_body_mb" => {
+            max.request_body_bytes = value.saturating_mul(MIB);
+            default.request_body_bytes = default.request_body_bytes.min(max.request_body_bytes);
+        }
+        "response_body_mb" => {
+            max.response_body_bytes = value.saturating_mul(MIB);
+            default.response_body_bytes = default.response_body_bytes.min(max.response_body_bytes);
+        }
+        other => {
+            return Err(format!(
+                "unknown limit '{other}': expected cpu_ms, memory_mb, wall_ms, subrequests, startup_cpu_ms, \
+                 request_body_mb or response_body_mb"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What the node is doing, for the CLI and tests.
@@ -294,6 +358,13 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, AgentError> {
             opts.region.escape_debug()
         )));
     }
+    if let Some((lat, lon)) = opts.location
+        && !((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon))
+    {
+        return Err(AgentError::Config(format!(
+            "invalid location {lat}, {lon}: latitude must be within -90..90 and longitude within -180..180 degrees"
+        )));
+    }
     crate::metrics::install();
     let lock = lock_data(&opts.data)?;
     let identity = identity(&opts).await?;
@@ -302,6 +373,10 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, AgentError> {
         message: e,
     })?;
     let zone = opts.zone.clone().unwrap_or_else(|| identity.zone.clone());
+    if opts.location.is_some() || opts.public_addr.is_some() {
+        // Kept for the nearest-node DNS answers; the protocol does not carry them yet.
+        tracing::info!(location = ?opts.location, public_addr = ?opts.public_addr, "node location");
+    }
 
     let bundles_dir = opts.data.join("bundles");
     let store = Arc::new(store::BundleStore::open(bundles_dir.clone()).map_err(data_error(&bundles_dir))?);
@@ -321,7 +396,10 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, AgentError> {
                     .map_err(|e| AgentError::Config(format!("outbound fetch settings: {e}")))?,
             ),
         },
-        PoolLimits::default(),
+        PoolLimits {
+            isolate_memory_budget: opts.isolate_memory_budget,
+            ..PoolLimits::default()
+        },
     )
     .map_err(|e| AgentError::Startup(format!("cannot start the isolate threads: {e}")))?;
     let router = Arc::new(Router::new(&zone));
@@ -433,4 +511,32 @@ pub async fn run(opts: NodeOptions, stop: impl std::future::Future<Output = ()>)
     stop.await;
     node.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maxima_are_set_per_key_and_defaults_follow_them_down() {
+        let mut policy = LimitsPolicy::default();
+        set_maximum(&mut policy, "memory_mb=64").unwrap();
+        set_maximum(&mut policy, " cpu_ms = 2000").unwrap();
+        assert_eq!(policy.maxima.memory_bytes, 64 << 20);
+        assert_eq!(policy.defaults.memory_bytes, 64 << 20, "the 128 MiB default came down");
+        assert_eq!(policy.maxima.cpu, Duration::from_secs(2));
+        assert_eq!(policy.defaults.cpu, Duration::from_millis(50), "a lower default stays");
+        let section: crate::limits::LimitsSection = toml::from_str("memory_mb = 128").unwrap();
+        let err = policy.resolve(&section).unwrap_err().to_string();
+        assert_eq!(err, "limits.memory_mb = 128 exceeds the maximum of 64");
+
+        for bad in ["memory_mb", "memory_mb=0", "memory_mb=-1", "heap=5"] {
+            assert!(set_maximum(&mut policy, bad).is_err(), "{bad}");
+        }
+        assert!(
+            set_maximum(&mut policy, "heap=5")
+                .unwrap_err()
+                .contains("unknown limit 'heap'")
+        );
+    }
 }

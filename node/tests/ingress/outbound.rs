@@ -24,20 +24,16 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use outpost_js::{Bundle, RuntimeOptions};
-use outpost_node::host::LogSink;
-use outpost_node::ingress::{IngressConfig, Limits, Service};
+use outpost_node::ingress::IngressConfig;
 use outpost_node::outbound::{Outbound, OutboundConfig};
-use outpost_node::router::{Router, Target};
-use outpost_node::worker::{self, WorkerConfig};
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
-use crate::support::{Client, Pki};
+use crate::support::{self, Client, Pki, Server};
 
 /// How long a test waits for something that should happen at once.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -212,39 +208,18 @@ async fn test_dns() -> Dns {
 /// fetching through `config`.
 struct Node {
     addr: SocketAddr,
-    _stop: watch::Sender<bool>,
+    _server: Server,
 }
 
 impl Node {
     async fn start(config: OutboundConfig) -> Node {
         let outbound = Arc::new(Outbound::new(config).expect("valid outbound settings"));
-        let (handle, _join) = worker::spawn(
-            "outbound-test-isolate".into(),
-            WorkerConfig {
-                log_sink: LogSink::Tracing,
-                runtime: RuntimeOptions::default(),
-                outbound,
-            },
-        )
-        .expect("spawn isolate thread");
-        let name: Arc<str> = "outbound-test".into();
-        handle
-            .load(name.clone(), Arc::new(Bundle::single("h.js", HANDLER)))
-            .await
-            .expect("handler loads");
-        let router = Arc::new(Router::new("localhost"));
-        router.set_fallback(Some(Target::new(name, handle)));
-        let service = Arc::new(Service {
-            router,
-            limits: Limits::default(),
-        });
-        let listener = outpost_node::ingress::bind_plain("127.0.0.1:0".parse().unwrap(), IngressConfig::default())
-            .await
-            .expect("bind ingress");
-        let addr = listener.local_addr();
-        let (stop, rx) = watch::channel(false);
-        tokio::spawn(listener.serve(service, rx));
-        Node { addr, _stop: stop }
+        let service = support::service_running("outbound-test", HANDLER, outbound).await;
+        let server = Server::plain_serving(service, IngressConfig::default()).await;
+        Node {
+            addr: server.addr,
+            _server: server,
+        }
     }
 
     /// `GET /<case>?url=<target>&<extra>` (or POST with `body`) → (status, body).

@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use outpost_js::{Bundle, RuntimeOptions};
 use outpost_node::host::LogSink;
 use outpost_node::ingress::{IngressConfig, IngressStats, Limits, Service, TlsSetup};
+use outpost_node::outbound::Outbound;
 use outpost_node::router::{Router, Target};
 use outpost_node::worker::{self, WorkerConfig};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -62,18 +63,25 @@ export default {
 /// A `Service` whose router sends every host to one isolate running
 /// [`HANDLER`].
 pub async fn service() -> Arc<Service> {
+    service_running("ingress-test", HANDLER, Default::default()).await
+}
+
+/// A `Service` whose router sends every host to one isolate (on its own
+/// thread) running `handler` as deployment `name`, fetching through
+/// `outbound`.
+pub async fn service_running(name: &str, handler: &str, outbound: Arc<Outbound>) -> Arc<Service> {
     let (handle, _join) = worker::spawn(
-        "ingress-test-isolate".into(),
+        format!("{name}-isolate"),
         WorkerConfig {
             log_sink: LogSink::Tracing,
             runtime: RuntimeOptions::default(),
-            outbound: Default::default(),
+            outbound,
         },
     )
     .expect("spawn isolate thread");
-    let name: Arc<str> = "ingress-test".into();
+    let name: Arc<str> = name.into();
     handle
-        .load(name.clone(), Arc::new(Bundle::single("h.js", HANDLER)))
+        .load(name.clone(), Arc::new(Bundle::single("h.js", handler)))
         .await
         .expect("handler loads");
     let router = Arc::new(Router::new("localhost"));
@@ -99,7 +107,11 @@ pub struct Server {
 impl Server {
     /// Serves plain HTTP on 127.0.0.1:0.
     pub async fn plain(config: IngressConfig) -> Server {
-        let service = service().await;
+        Server::plain_serving(service().await, config).await
+    }
+
+    /// Serves `service` over plain HTTP on 127.0.0.1:0.
+    pub async fn plain_serving(service: Arc<Service>, config: IngressConfig) -> Server {
         let listener = outpost_node::ingress::bind_plain(loopback(), config)
             .await
             .expect("bind");

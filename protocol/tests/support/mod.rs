@@ -36,9 +36,14 @@ impl Signer {
             limits: Limits::default(),
             vars: format!("{{\"VERSION\":{version}}}").into_bytes(),
         };
+        self.sign(&mut a);
+        a
+    }
+
+    /// Signs `a` (again, after a change).
+    pub fn sign(&self, a: &mut Assignment) {
         let sig = self.key.sign(&a.signing_payload());
         a.signature.0.copy_from_slice(sig.as_ref());
-        a
     }
 
     /// What a node does before activating: check the control plane's signature.

@@ -33,7 +33,6 @@ fn new_version(name: &str, env: &str, content: &str) -> NewVersion {
         env: env.into(),
         hash: sha256(&bundle),
         bundle,
-        signature: vec![7; 64],
         manifest_file: Some("outpost.toml".into()),
         manifest: Some(format!("name = \"{name}\"")),
         main: "index.js".into(),
@@ -243,7 +242,7 @@ fn a_failed_transaction_leaves_nothing_behind() {
     let tmp = Tmp::new("atomic");
     let store = SqliteStore::open(&tmp.db()).unwrap();
     store.create_version(new_version("app", "production", "ok")).unwrap();
-    // A signature column that violates NOT NULL cannot be expressed through
+    // A column that violates NOT NULL cannot be expressed through
     // NewVersion, so break the write half-way with a trigger instead.
     store
         .lock()
@@ -267,4 +266,111 @@ fn a_failed_transaction_leaves_nothing_behind() {
     store.lock().execute_batch("DROP TRIGGER fail_activation").unwrap();
     let (v, _) = store.create_version(new_version("app", "production", "next")).unwrap();
     assert_eq!(v.version, 2, "the counter rolled back too");
+    assert_eq!(
+        store.desired().unwrap().revision,
+        3,
+        "the failed write raised no revision"
+    );
+}
+
+#[test]
+fn every_change_of_what_nodes_run_raises_the_revision_durably() {
+    let tmp = Tmp::new("revision");
+    let revision = |s: &SqliteStore| s.desired().unwrap().revision;
+    {
+        let store = SqliteStore::open(&tmp.db()).unwrap();
+        assert_eq!(revision(&store), 1, "an empty store starts above a fresh node's 0");
+        let (_, a) = store.create_version(new_version("app", "production", "1")).unwrap();
+        assert_eq!((a.revision, revision(&store)), (2, 2));
+        store.create_version(new_version("app", "production", "2")).unwrap();
+        store.create_version(new_version("app", "staging", "3")).unwrap();
+        assert_eq!(store.rollback("app", "production", None, 0).unwrap().revision, 5);
+        assert_eq!(store.promote("app", "staging", "production", 0).unwrap().revision, 6);
+        store.put_secret("app", None, "K", "v", 0).unwrap();
+        assert_eq!(revision(&store), 7);
+        assert!(!store.delete_secret("app", None, "MISSING").unwrap());
+        assert_eq!(revision(&store), 7, "nothing changed");
+        assert!(store.delete_secret("app", None, "K").unwrap());
+        assert_eq!(revision(&store), 8);
+        // Reads and refused changes raise nothing.
+        store.versions("app").unwrap();
+        store.rollback("app", "preview", None, 0).unwrap_err();
+        store.create_version(new_version("gone", "production", "g")).unwrap();
+        store.delete_deployment("gone").unwrap();
+        assert_eq!(revision(&store), 10);
+    }
+    let store = SqliteStore::open(&tmp.db()).unwrap();
+    assert_eq!(revision(&store), 10, "the revision survives a restart");
+    assert_eq!(
+        store
+            .create_version(new_version("app", "production", "4"))
+            .unwrap()
+            .1
+            .revision,
+        11
+    );
+}
+
+#[test]
+fn the_desired_snapshot_has_every_environment_with_its_secrets() {
+    let tmp = Tmp::new("desired");
+    let store = SqliteStore::open(&tmp.db()).unwrap();
+    store.create_version(new_version("web", "production", "w1")).unwrap();
+    store.create_version(new_version("web", "staging", "w2")).unwrap();
+    store.create_version(new_version("api", "production", "a1")).unwrap();
+    store.put_secret("web", None, "KEY", "shared", 0).unwrap();
+    store.put_secret("web", Some("staging"), "KEY", "staged", 0).unwrap();
+    let snapshot = store.desired().unwrap();
+    let rows: Vec<_> = snapshot
+        .versions
+        .iter()
+        .map(|v| {
+            (
+                v.name.as_str(),
+                v.env.as_str(),
+                v.version,
+                v.secrets.get("KEY").map(String::as_str),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("api", "production", 1, None),
+            ("web", "production", 1, Some("shared")),
+            ("web", "staging", 2, Some("staged")),
+        ]
+    );
+    let web = &snapshot.versions[1];
+    assert_eq!((web.hash, web.size), (sha256(b"w1"), 2));
+    assert_eq!(web.manifest_file.as_deref(), Some("outpost.toml"));
+    assert_eq!(store.bundle(&web.hash).unwrap().as_deref(), Some(&b"w1"[..]));
+    assert_eq!(store.bundle(&sha256(b"none")).unwrap(), None);
+}
+
+#[test]
+fn a_first_schema_database_migrates_and_keeps_its_versions() {
+    let tmp = Tmp::new("migrate");
+    {
+        let conn = Connection::open(tmp.db()).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO bundles (hash, bytes, size) VALUES (zeroblob(32), x'6869', 2);
+             INSERT INTO version_counters (name, last_version) VALUES ('old', 1);
+             INSERT INTO deployments (name, created_at) VALUES ('old', 1);
+             INSERT INTO versions (deployment, version, hash, signature, main, files, env, created_at)
+                 VALUES ('old', 1, zeroblob(32), zeroblob(64), 'index.js', 1, 'production', 1);
+             INSERT INTO environments (deployment, env, version, updated_at) VALUES ('old', 'production', 1, 1);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&tmp.db()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    let snapshot = store.desired().unwrap();
+    assert_eq!(snapshot.revision, 1);
+    assert_eq!(snapshot.versions.len(), 1);
+    assert_eq!(store.version("old", 1).unwrap().1, b"hi");
+    let (v, _) = store.create_version(new_version("old", "production", "new")).unwrap();
+    assert_eq!(v.version, 2);
 }

@@ -173,33 +173,22 @@ function respondOrThrow(id, response, request) {
   }
 }
 
-async function pump(id, stream) {
-  let reader;
-  try {
-    reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (!(value instanceof Uint8Array)) {
-        throw new TypeError("a response body stream must produce Uint8Array chunks");
-      }
-      let code = ops.op_response_chunk(id, value);
-      if (typeof code === "object") code = (await code) ? 1 : -1;
-      if (code === -1) {
-        const reason = new DOMException("The client disconnected", "AbortError");
-        reader.cancel(reason).catch(() => {});
-        abortRequest(id);
-        return;
-      }
-    }
-    inflight.delete(id);
-    ops.op_response_end(id);
-  } catch (e) {
-    inflight.delete(id);
-    internals.reportError(e);
-    ops.op_response_end(id, String(e));
-    reader?.cancel(e).catch(() => {});
-  }
+/** Sends a ReadableStream response body chunk by chunk; stops when the client goes away. */
+function pump(id, stream) {
+  return internals.streams.sendToHost(stream, "response body", {
+    send: (chunk) => ops.op_response_chunk(id, chunk),
+    end: () => {
+      inflight.delete(id);
+      ops.op_response_end(id);
+    },
+    fail: (e) => {
+      inflight.delete(id);
+      internals.reportError(e);
+      ops.op_response_end(id, String(e));
+    },
+    stopMessage: "The client disconnected",
+    stopped: () => abortRequest(id),
+  });
 }
 
 function dispatch(id, method, url, headerList, body) {

@@ -32,28 +32,14 @@ function withoutFragment(url) {
 }
 
 /** Sends a ReadableStream request body chunk by chunk; stops when the fetch no longer reads it. */
-async function pumpUpload(id, stream) {
-  let reader;
-  try {
-    reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (!(value instanceof Uint8Array)) {
-        throw new TypeError("a request body stream must produce Uint8Array chunks");
-      }
-      let code = ops.op_fetch_body_chunk(id, value);
-      if (typeof code === "object") code = (await code) ? 1 : -1;
-      if (code === -1) {
-        reader.cancel(new DOMException("The fetch no longer reads the body", "AbortError")).catch(() => {});
-        return;
-      }
-    }
-    ops.op_fetch_body_end(id);
-  } catch (e) {
-    ops.op_fetch_body_end(id, String(e?.message ?? e));
-    reader?.cancel(e).catch(() => {});
-  }
+function pumpUpload(id, stream) {
+  return internals.streams.sendToHost(stream, "request body", {
+    send: (chunk) => ops.op_fetch_body_chunk(id, chunk),
+    end: () => ops.op_fetch_body_end(id),
+    fail: (e) => ops.op_fetch_body_end(id, String(e?.message ?? e)),
+    stopMessage: "The fetch no longer reads the body",
+    stopped: () => {},
+  });
 }
 
 function fetch(input, init = undefined) {

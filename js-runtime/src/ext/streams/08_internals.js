@@ -302,6 +302,41 @@ internals.streams = {
     return new FastReader(recordOf(stream, "getReaderFast"));
   },
 
+  /**
+   * Hands a stream's chunks to the host one at a time (a response body being
+   * sent, a request body being uploaded). `sink.send(chunk)` answers 1 when
+   * the host took the chunk, -1 when it reads no more, or a promise of true /
+   * false for the same. Then exactly one of: `sink.end()` after the last
+   * chunk; `sink.fail(e)` when reading fails or a chunk is not a Uint8Array
+   * (a TypeError naming `what`), then the stream is canceled with `e`; or,
+   * when the host reads no more, the stream is canceled with an AbortError
+   * of `sink.stopMessage`, then `sink.stopped()`.
+   */
+  async sendToHost(stream, what, sink) {
+    let reader;
+    try {
+      reader = stream.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (!(value instanceof Uint8Array)) {
+          throw new TypeError(`a ${what} stream must produce Uint8Array chunks`);
+        }
+        let code = sink.send(value);
+        if (typeof code === "object") code = (await code) ? 1 : -1;
+        if (code === -1) {
+          reader.cancel(new DOMException(sink.stopMessage, "AbortError")).catch(() => {});
+          sink.stopped();
+          return;
+        }
+      }
+      sink.end();
+    } catch (e) {
+      sink.fail(e);
+      reader?.cancel(e).catch(() => {});
+    }
+  },
+
   /** ReadableStreamPipeTo without option conversion; `signal` must be an AbortSignal or undefined. */
   pipeTo(source, dest, options = {}) {
     const s = recordOf(source, "pipeTo");
