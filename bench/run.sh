@@ -29,5 +29,12 @@ runtime_table=$(cargo bench --quiet -p outpost-js --bench runtime 2>/dev/null | 
   echo
   # A well-behaved deployment's latency while its neighbours misbehave.
   bench/neighbour.sh
+  echo
+  # Deploy to the edge: control plane and three nodes on loopback.
+  echo "## Deploy to the edge (\`bash scripts/rollout-latency.sh\`)"
+  echo
+  echo "Goal: ≤ 300 ms p50 from a deploy accepted to every node serving it (3 nodes, 100 KB bundle)."
+  echo
+  echo "- $(bash scripts/rollout-latency.sh 2>/dev/null | tail -1)"
 } > "$out"
 cat "$out"
