@@ -329,7 +329,7 @@ fn main() -> ExitCode {
             opts.reconnect_initial = opts.reconnect_initial.min(opts.reconnect_max);
             let mut bad = None;
             for spec in &max_limits {
-                if let Err(e) = outpost_node::agent::set_maximum(&mut opts.limits, spec) {
+                if let Err(e) = opts.limits.set_maximum(spec) {
                     bad = Some(anyhow::anyhow!("--max-limit {e}"));
                 }
             }

@@ -183,6 +183,59 @@ impl LimitsPolicy {
         })
     }
 
+    /// Lowers (or raises) the node's maximum for one `[limits]` key, from `KEY=VALUE` in the key's
+    /// unit (`cpu_ms=100`, `memory_mb=64`); a default above the new maximum comes down to it. A
+    /// deployment asking for more than a maximum fails to activate on this node, naming the key.
+    pub fn set_maximum(&mut self, spec: &str) -> Result<(), String> {
+        let (key, value) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("'{spec}': expected KEY=VALUE, e.g. memory_mb=256"))?;
+        let value: u64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| format!("'{spec}': the value must be a whole number above 0"))?;
+        let (max, default) = (&mut self.maxima, &mut self.defaults);
+        match key.trim() {
+            "cpu_ms" => {
+                max.cpu = Duration::from_millis(value);
+                default.cpu = default.cpu.min(max.cpu);
+            }
+            "memory_mb" => {
+                max.memory_bytes = value.saturating_mul(MIB);
+                default.memory_bytes = default.memory_bytes.min(max.memory_bytes);
+            }
+            "wall_ms" => {
+                max.wall = Duration::from_millis(value);
+                default.wall = default.wall.min(max.wall);
+            }
+            "subrequests" => {
+                max.subrequests = u32::try_from(value).unwrap_or(u32::MAX);
+                default.subrequests = default.subrequests.min(max.subrequests);
+            }
+            "startup_cpu_ms" => {
+                max.startup_cpu = Duration::from_millis(value);
+                default.startup_cpu = default.startup_cpu.min(max.startup_cpu);
+            }
+            "request_body_mb" => {
+                max.request_body_bytes = value.saturating_mul(MIB);
+                default.request_body_bytes = default.request_body_bytes.min(max.request_body_bytes);
+            }
+            "response_body_mb" => {
+                max.response_body_bytes = value.saturating_mul(MIB);
+                default.response_body_bytes = default.response_body_bytes.min(max.response_body_bytes);
+            }
+            other => {
+                return Err(format!(
+                    "unknown limit '{other}': expected cpu_ms, memory_mb, wall_ms, subrequests, startup_cpu_ms, \
+                     request_body_mb or response_body_mb"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The policy `outpost dev --relax-limits` uses: every deployment gets
     /// the maxima for time and memory (debugging pauses, big fixtures).
     pub fn relaxed(&self) -> Self {
@@ -273,6 +326,30 @@ mod tests {
     fn unknown_keys_are_errors() {
         let err = toml::from_str::<LimitsSection>("cpu_msec = 5").unwrap_err();
         assert!(err.to_string().contains("unknown field `cpu_msec`"), "{err}");
+    }
+
+    #[test]
+    fn maxima_are_set_per_key_and_defaults_follow_them_down() {
+        let mut policy = LimitsPolicy::default();
+        policy.set_maximum("memory_mb=64").unwrap();
+        policy.set_maximum(" cpu_ms = 2000").unwrap();
+        assert_eq!(policy.maxima.memory_bytes, 64 << 20);
+        assert_eq!(policy.defaults.memory_bytes, 64 << 20, "the 128 MiB default came down");
+        assert_eq!(policy.maxima.cpu, Duration::from_secs(2));
+        assert_eq!(policy.defaults.cpu, Duration::from_millis(50), "a lower default stays");
+        let section: LimitsSection = toml::from_str("memory_mb = 128").unwrap();
+        let err = policy.resolve(&section).unwrap_err().to_string();
+        assert_eq!(err, "limits.memory_mb = 128 exceeds the maximum of 64");
+
+        for bad in ["memory_mb", "memory_mb=0", "memory_mb=-1", "heap=5"] {
+            assert!(policy.set_maximum(bad).is_err(), "{bad}");
+        }
+        assert!(
+            policy
+                .set_maximum("heap=5")
+                .unwrap_err()
+                .contains("unknown limit 'heap'")
+        );
     }
 
     #[test]
