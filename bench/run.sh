@@ -36,5 +36,10 @@ runtime_table=$(cargo bench --quiet -p outpost-js --bench runtime 2>/dev/null | 
   echo "Goal: ≤ 300 ms p50 from a deploy accepted to every node serving it (3 nodes, 100 KB bundle)."
   echo
   echo "- $(bash scripts/rollout-latency.sh 2>/dev/null | tail -1)"
+  echo
+  # Fan-out: one 1 MB bundle to 100 simulated nodes over real QUIC.
+  echo "## Fan-out (\`cargo bench -p outpost-control-plane --bench fanout\`)"
+  echo
+  cargo bench --quiet -p outpost-control-plane --bench fanout 2>/dev/null | grep -v '^$'
 } > "$out"
 cat "$out"
