@@ -223,8 +223,12 @@ fn drain(
                         tracing::warn!(deployment = %r.key, revision, %stage, "deployment failed on the node: {reason}");
                     }
                 }
+                // What the node runs changes with the same update as its
+                // revision, so no reader sees one without the other.
+                let running = session.node_running().clone();
                 shared.update_node(node_id, |n| {
                     n.revision = n.revision.max(revision);
+                    n.running = running;
                     for r in &results {
                         n.results.insert(r.key.clone(), (revision, r.clone()));
                     }
