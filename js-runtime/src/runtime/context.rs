@@ -131,32 +131,40 @@ impl State {
     /// Ends the contexts whose work is done — their response ended and
     /// their `waitUntil()` promises settled, or [`WAIT_UNTIL_LIMIT`] passed —
     /// and returns the timers to cancel.
-    pub(crate) fn finished_contexts(&mut self, now: Instant) -> Vec<u32> {
+    pub(crate) fn finished_contexts(&mut self) -> Vec<u32> {
+        // The clock is read only for contexts still waiting on `waitUntil()`
+        // work: most requests end with their response.
+        let host = self.host.clone();
+        let mut now = None;
+        let mut clock = || *now.get_or_insert_with(|| host.now());
         let mut ended = std::mem::take(&mut self.contexts.settled);
         for id in self.responses.take_ended() {
             let Some(ctx) = self.contexts.map.get_mut(&id) else {
                 continue;
             };
-            ctx.answered_at = Some(now);
             if ctx.waiting == 0 {
                 ended.push(id);
             } else {
+                ctx.answered_at = Some(clock());
                 self.contexts.lingering.push(id);
             }
         }
-        let map = &self.contexts.map;
-        self.contexts.lingering.retain(|id| match map.get(id) {
-            Some(ctx)
-                if ctx
-                    .answered_at
-                    .is_some_and(|at| now.duration_since(at) >= WAIT_UNTIL_LIMIT) =>
-            {
-                ended.push(*id);
-                false
-            }
-            Some(_) => true,
-            None => false,
-        });
+        if !self.contexts.lingering.is_empty() {
+            let now = clock();
+            let map = &self.contexts.map;
+            self.contexts.lingering.retain(|id| match map.get(id) {
+                Some(ctx)
+                    if ctx
+                        .answered_at
+                        .is_some_and(|at| now.duration_since(at) >= WAIT_UNTIL_LIMIT) =>
+                {
+                    ended.push(*id);
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            });
+        }
         let mut timers = Vec::new();
         for id in ended {
             if let Some(ctx) = self.contexts.map.remove(&id) {
@@ -201,8 +209,7 @@ impl Runtime {
             if !st.responses.has_ended() && st.contexts.settled.is_empty() && st.contexts.lingering.is_empty() {
                 return;
             }
-            let now = st.host.now();
-            st.finished_contexts(now)
+            st.finished_contexts()
         };
         for t in timers {
             self.drop_timer(t);
