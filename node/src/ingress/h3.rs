@@ -15,11 +15,10 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::conn::{ConnTracker, Protocol, RequestGuard};
-use super::listener::{ConnContext, GOAWAY_GRACE, handshake, shutdown_signal, sleep_until_opt};
+use super::listener::{ConnContext, Drain, handshake, shutdown_signal, sleep_until_opt};
 use super::tls::TlsSetup;
 use super::{IngressConfig, IngressError};
 
@@ -124,12 +123,7 @@ async fn serve_conn(incoming: quinn::Incoming, ctx: Arc<ConnContext>, mut shutdo
         }
     };
     let tracker = ConnTracker::new(Protocol::H3, ctx.tracker_limits());
-    // As in `listener::drive`: `deadline` bounds a drain, `grace` runs while
-    // a winding-down connection has nothing in flight.
-    let mut winding_down = false;
-    let mut stopping = false;
-    let mut deadline: Option<Instant> = None;
-    let mut grace: Option<Instant> = None;
+    let mut drain = Drain::default();
     loop {
         tokio::select! {
             accepted = h3.accept() => match accepted {
@@ -143,29 +137,23 @@ async fn serve_conn(incoming: quinn::Incoming, ctx: Arc<ConnContext>, mut shutdo
                     break;
                 }
             },
-            _ = shutdown_signal(&mut shutdown), if !stopping => {
-                stopping = true;
-                deadline = Some(Instant::now() + ctx.config.drain_timeout());
-                if !winding_down {
-                    winding_down = true;
+            _ = shutdown_signal(&mut shutdown), if !drain.stopping() => {
+                if drain.stop(ctx.config.drain_timeout()) {
                     let _ = h3.shutdown(0).await;
                 }
             }
-            event = tracker.next_event(), if !winding_down => {
+            event = tracker.next_event(), if !drain.winding_down() => {
                 tracing::debug!(?event, "winding the connection down with GOAWAY");
-                winding_down = true;
+                drain.wind_down();
                 let _ = h3.shutdown(0).await;
             }
-            _ = tracker.all_done(), if winding_down && grace.is_none() => {
-                grace = Some(Instant::now() + GOAWAY_GRACE);
-            }
-            _ = sleep_until_opt(grace) => {
-                if tracker.in_flight() == 0 {
+            _ = tracker.all_done(), if drain.awaits_idle() => drain.idle(),
+            _ = sleep_until_opt(drain.grace()) => {
+                if drain.grace_over(tracker.in_flight()) {
                     break;
                 }
-                grace = None;
             }
-            _ = sleep_until_opt(deadline) => {
+            _ = sleep_until_opt(drain.deadline()) => {
                 tracing::debug!("drain deadline passed; closing the connection");
                 break;
             }

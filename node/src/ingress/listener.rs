@@ -39,6 +39,75 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// closed: covers requests already on their way when GOAWAY left.
 pub(crate) const GOAWAY_GRACE: Duration = Duration::from_millis(500);
 
+/// How a connection winds down, for every protocol: once winding down
+/// (GOAWAY sent, keep-alive off) no more limit events count; on shutdown a
+/// drain `deadline` bounds how long requests may still run; and a `grace`
+/// period runs while nothing is in flight, for a client that keeps an
+/// emptied connection open (or never finished its HTTP/2 preface).
+#[derive(Default)]
+pub(crate) struct Drain {
+    winding_down: bool,
+    stopping: bool,
+    deadline: Option<Instant>,
+    grace: Option<Instant>,
+}
+
+impl Drain {
+    /// Whether the connection is winding down.
+    pub(crate) fn winding_down(&self) -> bool {
+        self.winding_down
+    }
+
+    /// Whether the node's shutdown reached this connection.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// Starts winding down; `true` the first time (the caller then sends
+    /// GOAWAY or turns keep-alive off).
+    pub(crate) fn wind_down(&mut self) -> bool {
+        !std::mem::replace(&mut self.winding_down, true)
+    }
+
+    /// The node is shutting down: requests get `drain_timeout`; `true` when
+    /// the connection must now be told to wind down.
+    pub(crate) fn stop(&mut self, drain_timeout: Duration) -> bool {
+        self.stopping = true;
+        self.deadline = Some(Instant::now() + drain_timeout);
+        self.wind_down()
+    }
+
+    /// Whether a grace period should start once nothing is in flight.
+    pub(crate) fn awaits_idle(&self) -> bool {
+        self.winding_down && self.grace.is_none()
+    }
+
+    /// Nothing is in flight while winding down: the grace period starts.
+    pub(crate) fn idle(&mut self) {
+        self.grace = Some(Instant::now() + GOAWAY_GRACE);
+    }
+
+    /// The grace period's end, if one runs.
+    pub(crate) fn grace(&self) -> Option<Instant> {
+        self.grace
+    }
+
+    /// The drain deadline, once shutting down.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The grace period ended: `true` to close (still nothing in flight);
+    /// otherwise a new one starts when the connection is idle again.
+    pub(crate) fn grace_over(&mut self, in_flight: usize) -> bool {
+        if in_flight == 0 {
+            return true;
+        }
+        self.grace = None;
+        false
+    }
+}
+
 /// Pause after a failed `accept` (out of file descriptors, …) so the loop
 /// does not spin while the condition lasts.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -470,14 +539,7 @@ async fn drive<C, G>(
     G: Fn(Pin<&mut C>),
 {
     tokio::pin!(conn);
-    // Once winding down (GOAWAY sent, keep-alive off) no more limit events.
-    // `deadline` is the hard bound of a drain; `grace` runs while nothing
-    // is in flight, for a client that keeps an emptied connection open (or
-    // never finished its HTTP/2 preface).
-    let mut winding_down = false;
-    let mut stopping = false;
-    let mut deadline: Option<Instant> = None;
-    let mut grace: Option<Instant> = None;
+    let mut drain = Drain::default();
     loop {
         tokio::select! {
             res = conn.as_mut() => {
@@ -486,19 +548,16 @@ async fn drive<C, G>(
                 }
                 return;
             }
-            _ = shutdown_signal(&mut shutdown), if !stopping => {
-                stopping = true;
-                deadline = Some(Instant::now() + config.drain_timeout());
-                if !winding_down {
-                    winding_down = true;
+            _ = shutdown_signal(&mut shutdown), if !drain.stopping() => {
+                if drain.stop(config.drain_timeout()) {
                     graceful(conn.as_mut());
                 }
             }
-            event = tracker.next_event(), if !winding_down => match event {
+            event = tracker.next_event(), if !drain.winding_down() => match event {
                 ConnEvent::MaxRequests => {
                     // The request in flight finishes (however long it
                     // streams); HTTP/1 closes after it, HTTP/2 says GOAWAY.
-                    winding_down = true;
+                    drain.wind_down();
                     graceful(conn.as_mut());
                 }
                 ConnEvent::Idle | ConnEvent::HeaderTimeout if proto == Protocol::H1 => {
@@ -507,21 +566,18 @@ async fn drive<C, G>(
                 }
                 ConnEvent::Idle | ConnEvent::HeaderTimeout => {
                     tracing::debug!(?event, "closing the connection with GOAWAY");
-                    winding_down = true;
+                    drain.wind_down();
                     graceful(conn.as_mut());
                 }
             },
-            _ = tracker.all_done(), if winding_down && grace.is_none() => {
-                grace = Some(Instant::now() + GOAWAY_GRACE);
-            }
-            _ = sleep_until_opt(grace) => {
-                if tracker.in_flight() == 0 {
+            _ = tracker.all_done(), if drain.awaits_idle() => drain.idle(),
+            _ = sleep_until_opt(drain.grace()) => {
+                if drain.grace_over(tracker.in_flight()) {
                     tracing::debug!("closing a drained connection the client kept open");
                     return;
                 }
-                grace = None;
             }
-            _ = sleep_until_opt(deadline) => {
+            _ = sleep_until_opt(drain.deadline()) => {
                 tracing::debug!("drain deadline passed; closing the connection");
                 return;
             }
