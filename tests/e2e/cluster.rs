@@ -4,15 +4,15 @@
 //! when the control plane dies and catch up when it comes back; a node that cannot activate a
 //! version makes the deploy fail, naming it.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use outpost_tests::{Outpost, TempDir, outpost_bin, request};
 use serde_json::Value;
+
+use crate::cp_support::{self, admin_token, kill, ok, path_str, spawn_with_lines, text};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -36,19 +36,7 @@ impl ControlPlane {
         if let Some(q) = quic {
             cmd.args(["--quic", &q.to_string()]);
         }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn outpost control-plane");
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let (child, rx) = spawn_with_lines(&mut cmd);
         let (mut api, mut quic, mut join) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
         while api.is_none() || quic.is_none() || join.is_none() {
@@ -64,10 +52,7 @@ impl ControlPlane {
                 join = Some(t.trim().to_string());
             }
         }
-        let admin = std::fs::read_to_string(data.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_string();
+        let admin = admin_token(data);
         ControlPlane {
             child,
             api: api.unwrap(),
@@ -79,20 +64,7 @@ impl ControlPlane {
 
     /// Runs the CLI against this control plane with the admin token.
     fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new(outpost_bin());
-        cmd.args(args)
-            .env("OUTPOST_API", format!("http://{}", self.api))
-            .env("OUTPOST_TOKEN", &self.admin)
-            .env_remove("OUTPOST_CA")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn outpost");
-        if let Some(text) = stdin {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        }
-        child.wait_with_output().unwrap()
+        cp_support::cli(&format!("http://{}", self.api), &self.admin, args, stdin)
     }
 
     /// An admin API GET, as text.
@@ -129,8 +101,7 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill(&mut self.child);
     }
 }
 
@@ -169,21 +140,6 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
-}
-
-/// Asserts the CLI succeeded and returns its stdout.
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
 /// A handler folder `NAME/` whose answer is `TAG SECRET` (`env.KEY`, or `no-secret`).
 fn app(dir: &TempDir, name: &str, tag: &str, limits: &str) -> PathBuf {
     dir.write(
@@ -197,10 +153,6 @@ fn app(dir: &TempDir, name: &str, tag: &str, limits: &str) -> PathBuf {
         ),
     );
     dir.0.join(name)
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// What `node` answers for `host`: the status and the body.

@@ -1,17 +1,18 @@
 //! `outpost control-plane` and the deploy commands: the real binary, a real
 //! SQLite store in a temporary folder, the CLI and raw HTTP against the API.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use outpost_tests::{Response, TempDir, outpost_bin, parse_response, request};
 use serde_json::{Value, json};
+
+use crate::cp_support::{self, admin_token, kill, ok, path_str, spawn_with_lines, text};
 
 /// A running control plane; killed when dropped.
 struct ControlPlane {
@@ -28,22 +29,12 @@ impl ControlPlane {
     /// Starts `outpost control-plane --data DATA --api ADDR` and waits for
     /// its `api on …` and `join token: …` lines.
     fn start(data: &Path, api: &str) -> ControlPlane {
-        let mut child = Command::new(outpost_bin())
-            .args(["control-plane", "--data"])
-            .arg(data)
-            .args(["--api", api])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn outpost control-plane");
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let (child, rx) = spawn_with_lines(
+            Command::new(outpost_bin())
+                .args(["control-plane", "--data"])
+                .arg(data)
+                .args(["--api", api]),
+        );
         let deadline = Instant::now() + Duration::from_secs(60);
         let (mut url, mut join) = (None, None);
         while url.is_none() || join.is_none() {
@@ -64,10 +55,7 @@ impl ControlPlane {
             .unwrap()
             .parse()
             .expect("address in the api line");
-        let admin = std::fs::read_to_string(data.join("admin.token"))
-            .unwrap()
-            .trim()
-            .to_string();
+        let admin = admin_token(data);
         ControlPlane {
             child,
             url,
@@ -86,19 +74,7 @@ impl ControlPlane {
 
     /// Runs the CLI with `token`, feeding `stdin` if given.
     fn cli_as(&self, token: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new(outpost_bin());
-        cmd.args(args)
-            .env("OUTPOST_API", &self.url)
-            .env("OUTPOST_TOKEN", token)
-            .env_remove("OUTPOST_CA")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn outpost");
-        if let Some(text) = stdin {
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        }
-        child.wait_with_output().unwrap()
+        cp_support::cli(&self.url, token, args, stdin)
     }
 
     /// One API request over plain HTTP with `token`.
@@ -129,24 +105,8 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill(&mut self.child);
     }
-}
-
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
-}
-
-/// Asserts the CLI succeeded and returns its stdout.
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
 }
 
 /// Asserts the CLI failed and returns its stderr.
@@ -171,10 +131,6 @@ fn app(dir: &TempDir, name: &str, tag: &str) -> PathBuf {
     );
     dir.write(&format!("{name}/lib.js"), "export const greeting = 'hello';\n");
     dir.0.join(name)
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

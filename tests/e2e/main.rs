@@ -3,6 +3,7 @@
 mod adversarial;
 mod cluster;
 mod control_plane;
+mod cp_support;
 mod dev_errors;
 mod dev_serve;
 mod distribution;

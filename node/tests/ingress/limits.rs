@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use outpost_node::ingress::{IngressConfig, TlsSetup};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{Client, Server, insecure_client_config, raw_exchange, tls_connect};
 
@@ -17,6 +17,35 @@ async fn wait_until(what: &str, cond: impl Fn() -> bool) {
         assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Reads from `io` into `out` until the server closes the connection
+/// (panics if that takes longer than `PATIENCE`).
+async fn read_until_closed<S: AsyncRead + Unpin>(io: &mut S, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    tokio::time::timeout(PATIENCE, io.read_to_end(out))
+        .await
+        .expect("server closes")
+}
+
+/// Opens a plain HTTP/2 connection to `server`, sends `requests` GETs that
+/// must each be answered 200, then waits (at most `PATIENCE`) for the server
+/// to end the connection, panicking with `ends` if it does not.
+async fn h2_gets_then_closed(server: &Server, requests: usize, ends: &str) {
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    for _ in 0..requests {
+        let req = http::Request::get(format!("http://localhost:{}/", server.addr.port()))
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        assert_eq!(send.send_request(req).await.unwrap().status(), 200);
+    }
+    let _ = tokio::time::timeout(PATIENCE, conn).await.expect(ends);
 }
 
 #[tokio::test]
@@ -83,10 +112,7 @@ async fn slow_request_heads_are_cut_off() {
     let start = Instant::now();
     tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
     let mut rest = Vec::new();
-    let n = tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut rest))
-        .await
-        .expect("server closes")
-        .unwrap_or(0);
+    let n = read_until_closed(&mut tcp, &mut rest).await.unwrap_or(0);
     let elapsed = start.elapsed();
     assert_eq!(n, 0, "nothing is answered: {:?}", String::from_utf8_lossy(&rest));
     assert!(elapsed >= Duration::from_millis(200), "closed after {elapsed:?}");
@@ -107,9 +133,7 @@ async fn slow_request_heads_are_cut_off() {
     let start = Instant::now();
     tls.write_all(b"GET / HTTP/1.1\r\nHost: loc").await.unwrap();
     let mut rest = Vec::new();
-    let _ = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut rest))
-        .await
-        .expect("server closes");
+    let _ = read_until_closed(&mut tls, &mut rest).await;
     assert!(rest.is_empty());
     assert!(start.elapsed() >= Duration::from_millis(200));
     server.stop().await;
@@ -131,10 +155,7 @@ async fn idle_connections_are_closed() {
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     let idle_from = Instant::now();
     let mut rest = Vec::new();
-    tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut rest))
-        .await
-        .expect("server closes")
-        .unwrap();
+    read_until_closed(&mut tcp, &mut rest).await.unwrap();
     assert!(
         idle_from.elapsed() >= Duration::from_millis(250),
         "closed after {:?}",
@@ -142,21 +163,7 @@ async fn idle_connections_are_closed() {
     );
 
     // HTTP/2: GOAWAY, then the connection ends.
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tcp),
-    )
-    .await
-    .unwrap();
-    let conn = tokio::spawn(conn);
-    let req = http::Request::get(format!("http://localhost:{}/", server.addr.port()))
-        .body(http_body_util::Empty::new())
-        .unwrap();
-    assert_eq!(send.send_request(req).await.unwrap().status(), 200);
-    let _ = tokio::time::timeout(PATIENCE, conn)
-        .await
-        .expect("the server ends the idle h2 connection");
+    h2_gets_then_closed(&server, 1, "the server ends the idle h2 connection").await;
     server.stop().await;
 }
 
@@ -173,10 +180,7 @@ async fn max_requests_per_connection() {
         .await
         .unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut out))
-        .await
-        .expect("server closes")
-        .unwrap();
+    read_until_closed(&mut tcp, &mut out).await.unwrap();
     let out = String::from_utf8_lossy(&out);
     assert_eq!(out.matches("HTTP/1.1 200").count(), 2, "{out}");
     assert!(out.contains("/2") && !out.contains("/3"), "{out}");
@@ -200,23 +204,7 @@ async fn max_requests_per_connection() {
 
     // HTTP/2: after two requests the server sends GOAWAY and the
     // connection ends.
-    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tcp),
-    )
-    .await
-    .unwrap();
-    let conn = tokio::spawn(conn);
-    for _ in 0..2 {
-        let req = http::Request::get(format!("http://localhost:{}/", server.addr.port()))
-            .body(http_body_util::Empty::new())
-            .unwrap();
-        assert_eq!(send.send_request(req).await.unwrap().status(), 200);
-    }
-    let _ = tokio::time::timeout(PATIENCE, conn)
-        .await
-        .expect("the server ends the h2 connection");
+    h2_gets_then_closed(&server, 2, "the server ends the h2 connection").await;
     server.stop().await;
 }
 
