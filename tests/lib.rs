@@ -178,27 +178,9 @@ impl Drop for Outpost {
     }
 }
 
-/// A response read off the socket.
-#[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// The first header named `name`.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    /// The body as text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
+/// A response read off the socket: status, headers (names lower case) and
+/// the whole body, with `header()` and `text()`.
+pub use outpost_js::FullResponse as Response;
 
 /// One HTTP/1.1 request with `Connection: close`; reads the whole answer
 /// (chunked bodies are decoded).
