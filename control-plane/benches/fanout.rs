@@ -34,7 +34,7 @@ use outpost_protocol::{
     Limits, NodeConfig, NodeEvent, NodeSync, PROTOCOL_VERSION, Signature,
 };
 use ring::rand::SecureRandom as _;
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use ring::signature::Ed25519KeyPair;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -68,30 +68,7 @@ fn main() {
 
 /// A cluster identity of its own: CA, assignment signing key, join secret.
 fn new_identity() -> Result<(DistributionIdentity, Ed25519KeyPair), String> {
-    let key = rcgen::KeyPair::generate().map_err(|e| format!("CA key: {e}"))?;
-    let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Outpost bench cluster CA");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = params.self_signed(&key).map_err(|e| format!("CA certificate: {e}"))?;
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| format!("signing key: {e}"))?;
-    let signing = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| format!("signing key: {e}"))?;
-    let mut public = [0u8; 32];
-    public.copy_from_slice(signing.public_key().as_ref());
-    let identity = DistributionIdentity {
-        ca_cert_pem: cert.pem(),
-        ca_key_pem: key.serialize_pem(),
-        join_secret: SECRET.into(),
-        signing_public_key: public,
-    };
-    Ok((identity, signing))
+    DistributionIdentity::generate("Outpost bench cluster CA", SECRET).map_err(|e| e.to_string())
 }
 
 /// What a node got from joining.

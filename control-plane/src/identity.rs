@@ -23,6 +23,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use outpost_protocol::data_dir::LockError;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
@@ -93,22 +94,10 @@ fn generate_error(what: &'static str) -> impl FnOnce(rcgen::Error) -> IdentityEr
 /// until the returned file is dropped (or the process exits, however it
 /// exits).
 pub fn lock_data_dir(dir: &Path) -> Result<File, IdentityError> {
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
-    }
-    let path = dir.join("lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(IdentityError::Locked(dir.display().to_string())),
-        Err(std::fs::TryLockError::Error(e)) => Err(io(&path)(e)),
-    }
+    outpost_protocol::data_dir::lock_data_dir(dir).map_err(|e| match e {
+        LockError::Io { path, source } => io(&path)(source),
+        LockError::Locked => IdentityError::Locked(dir.display().to_string()),
+    })
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename,
@@ -267,17 +256,8 @@ impl Identity {
         names: &[String],
     ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), IdentityError> {
         let key = KeyPair::generate().map_err(generate_error("the API key"))?;
-        let mut params = CertificateParams::new(names.to_vec()).map_err(generate_error("the API certificate"))?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Outpost control plane API");
-        params.use_authority_key_identifier_extension = true;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::hours(1);
-        params.not_after = now + time::Duration::days(365);
+        let params = server_params(names.to_vec(), "Outpost control plane API")
+            .map_err(generate_error("the API certificate"))?;
         let cert = params
             .signed_by(&key, &self.issuer())
             .map_err(generate_error("the API certificate"))?;
@@ -306,6 +286,22 @@ impl Identity {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(config)
     }
+}
+
+/// The parameters of a server certificate from the CA: subject `common_name`, subject alternative
+/// names `names` (DNS names or IP addresses), server authentication only, valid from an hour ago
+/// (for clock skew) for a year.
+pub(crate) fn server_params(names: Vec<String>, common_name: &str) -> Result<CertificateParams, rcgen::Error> {
+    let mut params = CertificateParams::new(names)?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.use_authority_key_identifier_extension = true;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(365);
+    Ok(params)
 }
 
 /// The CA's parameters, derived from its key alone, so the issuer can be

@@ -14,6 +14,7 @@
 //! - the two sync state machines: [`ControlSession`] (control plane, one per connected node) and
 //!   [`NodeSync`] (node, one per process, across reconnects);
 //! - the bundle archive format ([`archive`]) both sides read and write;
+//! - the lock on a data folder ([`data_dir`]), the only part that touches the disk (through `std::fs`);
 //! - joining: the join token that pins the cluster CA, and the join request and answer ([`join`]);
 //! - the deployment manifest (`outpost.toml`, `wrangler.toml`: [`manifest`]) and its `[limits]` with
 //!   the defaults and maxima they resolve against ([`limits`]), read alike by the node and the control
@@ -33,6 +34,7 @@ pub mod archive;
 pub mod bundle;
 pub mod codec;
 pub mod control;
+pub mod data_dir;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod join;

@@ -20,7 +20,7 @@ use outpost_protocol::{
     join::JoinRefusal,
 };
 use outpost_tests::{Response, TempDir, request};
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use ring::signature::Ed25519KeyPair;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::{oneshot, watch};
@@ -31,30 +31,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A cluster identity of its own (CA, signing key, join secret).
 fn new_identity() -> (DistributionIdentity, Ed25519KeyPair) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Outpost test cluster CA");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = params.self_signed(&key).unwrap();
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
-    let signing = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-    let mut public = [0u8; 32];
-    public.copy_from_slice(signing.public_key().as_ref());
-    let identity = DistributionIdentity {
-        ca_cert_pem: cert.pem(),
-        ca_key_pem: key.serialize_pem(),
-        join_secret: SECRET.into(),
-        signing_public_key: public,
-    };
-    (identity, signing)
+    DistributionIdentity::generate("Outpost test cluster CA", SECRET).unwrap()
 }
 
 /// A running control plane (QUIC side).

@@ -70,6 +70,43 @@ pub struct DistributionIdentity {
     pub signing_public_key: [u8; 32],
 }
 
+impl DistributionIdentity {
+    /// A fresh identity held in memory only, for a cluster that lives as long as the process (tests,
+    /// benchmarks): a new CA (subject `ca_name`, may sign end-entity certificates only), a new Ed25519
+    /// signing key, returned beside the identity to sign assignments with, and `join_secret`.
+    pub fn generate(
+        ca_name: &str,
+        join_secret: &str,
+    ) -> Result<(DistributionIdentity, ring::signature::Ed25519KeyPair), DistributionError> {
+        use ring::signature::{Ed25519KeyPair, KeyPair as _};
+        let tls = |what: &'static str| move |e: rcgen::Error| DistributionError::Tls(format!("{what}: {e}"));
+        let key = rcgen::KeyPair::generate().map_err(tls("CA key"))?;
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CommonName, ca_name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).map_err(tls("CA certificate"))?;
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 =
+            Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| DistributionError::Tls(format!("signing key: {e}")))?;
+        let signing = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .map_err(|e| DistributionError::Tls(format!("signing key: {e}")))?;
+        let mut public = [0u8; 32];
+        public.copy_from_slice(signing.public_key().as_ref());
+        let identity = DistributionIdentity {
+            ca_cert_pem: cert.pem(),
+            ca_key_pem: key.serialize_pem(),
+            join_secret: join_secret.into(),
+            signing_public_key: public,
+        };
+        Ok((identity, signing))
+    }
+}
+
 impl std::fmt::Debug for DistributionIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DistributionIdentity").finish_non_exhaustive()

@@ -56,17 +56,8 @@ impl Ca {
         let key = KeyPair::generate().map_err(cert_error("the QUIC server key"))?;
         let mut sans = vec![CONTROL_SERVER_NAME.to_string()];
         sans.extend(names.iter().cloned());
-        let mut params = CertificateParams::new(sans).map_err(cert_error("the QUIC server certificate"))?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Outpost control plane (nodes)");
-        params.use_authority_key_identifier_extension = true;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::hours(1);
-        params.not_after = now + time::Duration::days(365);
+        let params = crate::identity::server_params(sans, "Outpost control plane (nodes)")
+            .map_err(cert_error("the QUIC server certificate"))?;
         let leaf = params
             .signed_by(&key, &self.issuer()?)
             .map_err(cert_error("the QUIC server certificate"))?;

@@ -26,14 +26,14 @@ mod session;
 mod store;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_js::RuntimeOptions;
+use outpost_protocol::data_dir::LockError;
 use outpost_protocol::join::{JoinToken, valid_label};
 use outpost_protocol::{DeploymentKey, NodeConfig, NodeSync};
 use tokio::sync::watch;
@@ -166,25 +166,13 @@ fn data_error(path: &Path) -> impl FnOnce(std::io::Error) -> AgentError + '_ {
 
 /// Creates the data folder (mode 0700) and takes its lock.
 fn lock_data(dir: &Path) -> Result<File, AgentError> {
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).map_err(data_error(dir))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(data_error(dir))?;
-    }
-    let path = dir.join("lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(data_error(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(AgentError::Data {
+    outpost_protocol::data_dir::lock_data_dir(dir).map_err(|e| match e {
+        LockError::Io { path, source } => data_error(&path)(source),
+        LockError::Locked => AgentError::Data {
             path: dir.display().to_string(),
             message: "another outpost node is using this data folder".into(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(data_error(&path)(e)),
-    }
+        },
+    })
 }
 
 fn random_suffix() -> String {
