@@ -70,7 +70,13 @@ async fn call(pool: &WorkerHandle, name: &str) {
         match pool.dispatch(name, request(name)) {
             Ok((rx, _guard)) => {
                 let resp = rx.await.expect("answered");
-                assert_eq!(resp.status, 200, "{name}");
+                if resp.status != 200 {
+                    let body = match resp.body {
+                        Body::Full(b) => String::from_utf8_lossy(&b).into_owned(),
+                        _ => String::new(),
+                    };
+                    panic!("{name}: status {} {body:?}", resp.status);
+                }
                 return;
             }
             Err(DispatchError::Busy) => tokio::task::yield_now().await,

@@ -2,6 +2,7 @@
 //! the header-read, idle and request-count limits, and the response body
 //! wrapper that tells when a request is really over (its last byte sent).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -272,15 +273,40 @@ impl Body for TrackedBody {
 /// hyper-util has such a type (`Rewind`) but does not export it, and its
 /// auto builder neither exposes the HTTP/1 header size limit nor bounds the
 /// time it waits for the preface.
+///
+/// Closing it lingers: after the write side is shut down, what the client
+/// still sends (the rest of a body the server refused, say with 413) is read
+/// and thrown away for a moment. Closing a socket with unread input makes the
+/// kernel send a reset, which can destroy the final response before the
+/// client reads it.
 pub(crate) struct TrackedIo<S> {
     inner: S,
     prefix: Bytes,
     tracker: Arc<ConnTracker>,
+    closing: Closing,
+}
+
+/// How long, and how many bytes, a closing connection reads and discards.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 16 << 20;
+
+enum Closing {
+    Open,
+    Lingering {
+        until: Pin<Box<tokio::time::Sleep>>,
+        discarded: usize,
+    },
+    Closed,
 }
 
 impl<S> TrackedIo<S> {
     pub(crate) fn new(inner: S, prefix: Bytes, tracker: Arc<ConnTracker>) -> Self {
-        TrackedIo { inner, prefix, tracker }
+        TrackedIo {
+            inner,
+            prefix,
+            tracker,
+            closing: Closing::Open,
+        }
     }
 }
 
@@ -302,7 +328,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for TrackedIo<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for TrackedIo<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TrackedIo<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
@@ -324,7 +350,37 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TrackedIo<S> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        loop {
+            match &mut this.closing {
+                Closing::Open => {
+                    std::task::ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+                    this.closing = Closing::Lingering {
+                        until: Box::pin(tokio::time::sleep(LINGER_TIME)),
+                        discarded: 0,
+                    };
+                }
+                Closing::Lingering { until, discarded } => {
+                    let mut scratch = [0u8; 8192];
+                    loop {
+                        let mut buf = ReadBuf::new(&mut scratch);
+                        match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                            Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                                *discarded += buf.filled().len();
+                                if *discarded > LINGER_BYTES {
+                                    break;
+                                }
+                            }
+                            Poll::Ready(_) => break,
+                            Poll::Pending if until.as_mut().poll(cx).is_ready() => break,
+                            Poll::Pending => return Poll::Pending,
+                        }
+                    }
+                    this.closing = Closing::Closed;
+                }
+                Closing::Closed => return Poll::Ready(Ok(())),
+            }
+        }
     }
 }
 
