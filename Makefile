@@ -9,7 +9,7 @@
 CARGO ?= cargo
 V8_INSTALL := ../shared/v8/install.sh
 
-.PHONY: run test bench lint fmt build deps v8
+.PHONY: run test bench lint fmt build deps test-deps v8
 
 # Put the offline V8 archive in cargo's cache (no-op without it: cargo then
 # downloads V8 itself).
@@ -23,13 +23,20 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq lld; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq lld; fi; }
 
+# The PostgreSQL store's tests start a private PostgreSQL server.
+test-deps: deps
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -n "$$OUTPOST_PG_BIN" ] || { \
+	  echo "installing postgresql (the PostgreSQL store's tests run a real server)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq postgresql; fi; }
+
 build: deps v8
 	$(CARGO) build --release --bin outpost
 
 run: build
 	bash scripts/run-cluster.sh
 
-test: deps v8
+test: test-deps v8
 	$(CARGO) test --workspace --all-targets
 
 bench: build

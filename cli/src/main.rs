@@ -92,6 +92,11 @@ enum Command {
         /// Zone deployments answer under: NAME.ZONE, NAME--ENV.ZONE.
         #[arg(long, default_value = "localhost")]
         zone: String,
+        /// The store: a PostgreSQL connection string
+        /// (`postgres://USER:PASSWORD@HOST/DB` or `host=… dbname=…`), shared
+        /// by every replica of the control plane; default: SQLite in DATA.
+        #[arg(long, env = "OUTPOST_STORE", value_name = "URL")]
+        store: Option<String>,
     },
     /// Run an edge node: join the cluster with the join token, then serve
     /// what the control plane assigns (and what the data folder holds, when
@@ -290,11 +295,13 @@ fn main() -> ExitCode {
             quic,
             dns,
             zone,
+            store,
         } => {
             let mut opts = outpost_control_plane::Options::new(data, api);
             opts.api_names = api_names;
             opts.quic = quic;
             opts.dns = dns;
+            opts.store = store;
             opts.config.zone = zone;
             rt.block_on(outpost_control_plane::run(opts, shutdown_signal()))
                 .map_err(anyhow::Error::from)

@@ -71,6 +71,20 @@ pub enum IdentityError {
     /// Another process uses the data folder.
     #[error("{0}: another outpost control plane is using this data folder")]
     Locked(String),
+    /// The store belongs to a cluster with another CA.
+    #[error(
+        "the store belongs to the cluster whose CA has SHA-256 {recorded}, but {dir}/ca.pem has {ours}: replicas \
+         sharing a store need the same identity, so copy ca.pem, ca.key, signing.key, signing.pub, admin.token and \
+         join.token from the first replica's data folder"
+    )]
+    ForeignCluster {
+        /// The data folder.
+        dir: String,
+        /// The CA hash the store recorded.
+        recorded: String,
+        /// This data folder's CA hash.
+        ours: String,
+    },
     /// Recording a token in the store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -168,6 +182,15 @@ impl Identity {
         let join_secret = load_or_create_secret(dir, JOIN_LABEL, &Scope::Join)?;
         let ca_der = CertificateDer::from_pem_slice(ca_pem.as_bytes())
             .map_err(|e| bad(&dir.join("ca.pem"), format!("not a certificate: {e}")))?;
+        let ca_hash = sha256(&ca_der);
+        let recorded = store.claim_cluster(&ca_hash)?;
+        if recorded != ca_hash {
+            return Err(IdentityError::ForeignCluster {
+                dir: dir.display().to_string(),
+                recorded: hex(&recorded),
+                ours: hex(&ca_hash),
+            });
+        }
         let join_token = outpost_protocol::join::token(&join_secret, &ca_der);
         let at = now_ms();
         store.set_labelled_token(ADMIN_LABEL, &tokens::hash(&admin_token), &Scope::Admin, at)?;
@@ -442,6 +465,32 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_replica_needs_the_identity_its_store_was_claimed_with() {
+        let (first, second, copy) = (tmp("claim-first"), tmp("claim-second"), tmp("claim-copy"));
+        let store = SqliteStore::open(&std::env::temp_dir().join(format!("outpost-claim-{}.db", std::process::id())));
+        let store = store.unwrap();
+        for d in [&first, &second, &copy] {
+            std::fs::create_dir_all(&d.0).unwrap();
+        }
+        let a = Identity::load_or_create(&first.0, &store).unwrap();
+        let err = Identity::load_or_create(&second.0, &store).unwrap_err().to_string();
+        assert!(err.contains("copy ca.pem, ca.key"), "{err}");
+        for f in [
+            "ca.pem",
+            "ca.key",
+            "signing.key",
+            "signing.pub",
+            "admin.token",
+            "join.token",
+        ] {
+            std::fs::copy(first.0.join(f), copy.0.join(f)).unwrap();
+        }
+        let b = Identity::load_or_create(&copy.0, &store).unwrap();
+        assert_eq!((a.join_token(), a.admin_token()), (b.join_token(), b.admin_token()));
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("outpost-claim-{}.db", std::process::id())));
     }
 
     #[test]

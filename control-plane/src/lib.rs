@@ -68,6 +68,9 @@ pub struct Options {
     pub dns: Option<SocketAddr>,
     /// The API's settings, including the zone.
     pub config: api::ApiConfig,
+    /// A PostgreSQL connection string to keep the state in, shared with
+    /// other replicas; `None` for SQLite in the data folder.
+    pub store: Option<String>,
 }
 
 impl Options {
@@ -80,6 +83,7 @@ impl Options {
             quic: None,
             dns: None,
             config: api::ApiConfig::default(),
+            store: None,
         }
     }
 }
@@ -96,7 +100,7 @@ pub enum RunError {
     /// The store could not be opened.
     #[error("{path}: {source}")]
     Store {
-        /// The database file.
+        /// The database file, or `PostgreSQL`.
         path: String,
         /// The error.
         source: store::StoreError,
@@ -153,30 +157,41 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result<(), Ru
         }
     }
     let data = opts.data.clone();
+    let store_spec = opts.store.clone();
     let (lock, store, identity, publisher) = tokio::task::spawn_blocking(move || -> Result<_, RunError> {
         let lock = identity::lock_data_dir(&data)?;
-        let db = data.join("outpost.db");
-        // Secrets live in the database: create it readable by its owner
-        // only (SQLite gives its WAL and shared-memory files the same mode).
-        if !db.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .create_new(true)
-                .write(true)
-                .mode(0o600)
-                .open(&db)
-                .map_err(|e| RunError::Config(format!("{}: {e}", db.display())))?;
-        }
-        let store = store::SqliteStore::open(&db).map_err(|source| RunError::Store {
-            path: db.display().to_string(),
-            source,
-        })?;
-        let identity = Arc::new(identity::Identity::load_or_create(&data, &store)?);
-        let store: Arc<dyn store::Store> = Arc::new(store);
-        let publisher = desired::Publisher::new(store.clone(), identity.clone()).map_err(|source| RunError::Store {
-            path: db.display().to_string(),
-            source,
-        })?;
+        let (store, path): (Arc<dyn store::Store>, String) = match &store_spec {
+            Some(url) => {
+                let store = store::PgStore::open(url).map_err(|source| RunError::Store {
+                    path: "PostgreSQL".into(),
+                    source,
+                })?;
+                (Arc::new(store), "PostgreSQL".into())
+            }
+            None => {
+                let db = data.join("outpost.db");
+                // Secrets live in the database: create it readable by its
+                // owner only (SQLite gives its WAL and shared-memory files
+                // the same mode).
+                if !db.exists() {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    std::fs::OpenOptions::new()
+                        .create_new(true)
+                        .write(true)
+                        .mode(0o600)
+                        .open(&db)
+                        .map_err(|e| RunError::Config(format!("{}: {e}", db.display())))?;
+                }
+                let store = store::SqliteStore::open(&db).map_err(|source| RunError::Store {
+                    path: db.display().to_string(),
+                    source,
+                })?;
+                (Arc::new(store), db.display().to_string())
+            }
+        };
+        let identity = Arc::new(identity::Identity::load_or_create(&data, &*store)?);
+        let publisher = desired::Publisher::new(store.clone(), identity.clone())
+            .map_err(|source| RunError::Store { path, source })?;
         Ok((lock, store, identity, Arc::new(publisher)))
     })
     .await
@@ -209,6 +224,10 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result<(), Ru
     if let Some(dns) = opts.dns {
         tracing::warn!("--dns {dns}: not served yet; GeoDNS is not part of this control plane yet");
     }
+    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+    if store.shared() {
+        follow_other_replicas(publisher.clone(), store.clone(), stop_rx.clone());
+    }
     let state = api::ApiState::new(
         store,
         identity.clone(),
@@ -227,7 +246,6 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result<(), Ru
     println!("quic on {}", distribution.local_addr());
     println!("join token: {}", distribution.join_token());
     tracing::info!(revision = publisher.revision(), "serving the desired state");
-    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -242,6 +260,39 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> Result<(), Ru
     );
     drop(lock);
     Ok(())
+}
+
+/// With a store other replicas write too: publishes their changes to this
+/// replica's nodes. A blocking thread waits for the store's change
+/// notifications (at most a second, so it also notices missed ones and the
+/// stop signal) and republishes when the revision moved.
+fn follow_other_replicas(
+    publisher: Arc<desired::Publisher>,
+    store: Arc<dyn store::Store>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    std::thread::Builder::new()
+        .name("outpost-follow".into())
+        .spawn(move || {
+            let mut failing = false;
+            while !*stop.borrow() {
+                let waited = store.wait_for_change(std::time::Duration::from_secs(1));
+                match waited.and_then(|()| publisher.publish()) {
+                    Ok(revision) => {
+                        if failing {
+                            tracing::info!(revision, "the store is reachable again");
+                        }
+                        failing = false;
+                    }
+                    Err(e) if !failing => {
+                        tracing::warn!(error = %e, "cannot follow the store's changes; retrying");
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+        .expect("spawn the store follower");
 }
 
 #[cfg(test)]

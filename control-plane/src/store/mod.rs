@@ -8,14 +8,17 @@
 //! what nodes run (a deploy, rollback, promotion or deletion, a secret
 //! written or deleted) raises the desired-state revision in the same
 //! transaction, so the revision only ever grows, across restarts too.
-//! [`SqliteStore`] is the embedded implementation; a PostgreSQL one can
-//! implement the same trait. The methods block: call them from a blocking
-//! thread.
+//! [`SqliteStore`] is the embedded implementation, for one control plane;
+//! [`PgStore`] keeps the same tables in PostgreSQL, so several replicas can
+//! share them. The methods block: call them from a blocking thread.
 
+mod postgres;
 mod sqlite;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use crate::tokens::Scope;
@@ -237,6 +240,40 @@ pub trait Store: Send + Sync {
 
     /// The scope of the token hashing to `hash`, if it exists.
     fn token_scope(&self, hash: &[u8; 32]) -> Result<Option<Scope>, StoreError>;
+
+    /// Records `ca_sha256` (the SHA-256 of the cluster CA certificate's
+    /// DER) as the cluster's if none is recorded yet, and returns the
+    /// recorded one: a replica whose identity differs must not serve.
+    fn claim_cluster(&self, ca_sha256: &[u8; 32]) -> Result<[u8; 32], StoreError>;
+
+    /// Whether other processes (replicas) may change the store.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Blocks until another process may have changed what nodes run, or
+    /// `timeout` passes; either way the caller reads the store next. Only
+    /// meaningful when [`Store::shared`].
+    fn wait_for_change(&self, timeout: Duration) -> Result<(), StoreError> {
+        std::thread::sleep(timeout);
+        Ok(())
+    }
+}
+
+/// Opens the store `spec` names: a PostgreSQL connection string
+/// (`postgres://…`, `postgresql://…`, or libpq `key=value` pairs), or else
+/// the path of a SQLite database file.
+pub fn open(spec: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if is_postgres(spec) {
+        Ok(std::sync::Arc::new(PgStore::open(spec)?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteStore::open(std::path::Path::new(spec))?))
+    }
+}
+
+/// Whether `spec` is a PostgreSQL connection string rather than a path.
+pub fn is_postgres(spec: &str) -> bool {
+    spec.starts_with("postgres://") || spec.starts_with("postgresql://") || spec.contains('=')
 }
 
 /// Now as Unix milliseconds.
@@ -261,8 +298,20 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+#[cfg(any(test, feature = "testing"))]
+pub mod pg_server;
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stores_are_chosen_by_their_spec() {
+        assert!(super::is_postgres("postgres://u@db/outpost"));
+        assert!(super::is_postgres("host=/run/postgresql dbname=outpost"));
+        assert!(!super::is_postgres("/var/lib/outpost/outpost.db"));
+    }
+
     #[test]
     fn timestamps_format_as_rfc3339() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");

@@ -106,6 +106,13 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO desired_revision (id, revision) VALUES (1, 1);
     ALTER TABLE versions DROP COLUMN signature;
     "#,
+    // 3: the cluster the database belongs to (the SHA-256 of its CA).
+    r#"
+    CREATE TABLE cluster (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        ca_sha256 BLOB NOT NULL CHECK (length(ca_sha256) = 32)
+    );
+    "#,
 ];
 
 /// The SQLite store.
@@ -707,6 +714,20 @@ impl Store for SqliteStore {
                 .map(Some)
                 .ok_or_else(|| StoreError::Corrupt(format!("a token has the unknown scope '{kind}'"))),
         }
+    }
+
+    fn claim_cluster(&self, ca_sha256: &[u8; 32]) -> Result<[u8; 32], StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO cluster (id, ca_sha256) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+                [&ca_sha256[..]],
+            )
+            .map_err(backend)?;
+            hash32(
+                tx.query_row("SELECT ca_sha256 FROM cluster WHERE id = 1", [], |r| r.get(0))
+                    .map_err(backend)?,
+            )
+        })
     }
 }
 
