@@ -29,10 +29,17 @@ impl ControlPlane {
     /// Starts `outpost control-plane --data DATA --api 127.0.0.1:0 [--quic QUIC]` and waits for its
     /// `api on`, `quic on` and `join token` lines.
     fn start(data: &Path, quic: Option<SocketAddr>) -> ControlPlane {
+        Self::start_with(data, quic, &[])
+    }
+
+    /// As [`ControlPlane::start`], with more arguments.
+    fn start_with(data: &Path, quic: Option<SocketAddr>, extra: &[&str]) -> ControlPlane {
         let mut cmd = Command::new(outpost_bin());
         cmd.args(["control-plane", "--data"])
             .arg(data)
-            .args(["--api", "127.0.0.1:0"]);
+            .args(["--api", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("OUTPOST_STORE");
         if let Some(q) = quic {
             cmd.args(["--quic", &q.to_string()]);
         }
@@ -335,4 +342,76 @@ fn cluster_deploy_fails_naming_the_node_that_cannot_activate_it() {
         "{stderr}"
     );
     assert_eq!(answer(&big, "lean.localhost").1, "leaner no-secret");
+}
+
+/// Two control-plane replicas on one real PostgreSQL database: a change
+/// made through either reaches the nodes of both; a replica with another
+/// identity is refused; one replica dies and the other carries on; the dead
+/// one restarts and its node catches up.
+#[test]
+fn replicas_sharing_a_postgres_store_serve_one_cluster() {
+    let pg = outpost_control_plane::store::pg_server::PgServer::start();
+    let url = pg.create_database("ha");
+    let store = ["--store", url.as_str()];
+    let dir = TempDir::new("replicas");
+    let (data_a, data_b) = (dir.0.join("cp-a"), dir.0.join("cp-b"));
+    let a = ControlPlane::start_with(&data_a, None, &store);
+
+    // A replica needs the cluster's identity: with its own, it is refused.
+    let own = Command::new(outpost_bin())
+        .args(["control-plane", "--data"])
+        .arg(dir.0.join("cp-stranger"))
+        .args(["--api", "127.0.0.1:0", "--store", &url])
+        .output()
+        .unwrap();
+    assert!(!own.status.success());
+    assert!(text(&own.stderr).contains("copy ca.pem, ca.key"), "{}", text(&own.stderr));
+
+    std::fs::create_dir_all(&data_b).unwrap();
+    for f in ["ca.pem", "ca.key", "signing.key", "signing.pub", "admin.token", "join.token"] {
+        std::fs::copy(data_a.join(f), data_b.join(f)).unwrap();
+    }
+    let b = ControlPlane::start_with(&data_b, None, &store);
+    assert_eq!((&a.join, &a.admin), (&b.join, &b.admin), "one cluster identity");
+    let fra = node(a.quic, Some(&a.join), "fra", "fra-1", &dir.0.join("fra"), &[]);
+    let sfo = node(b.quic, Some(&b.join), "sfo", "sfo-1", &dir.0.join("sfo"), &[]);
+    a.wait_connected(&["fra-1"]);
+    b.wait_connected(&["sfo-1"]);
+
+    // Deployed through A: A's node serves it when `outpost deploy` returns,
+    // B's as soon as B hears of the change.
+    let shop = |tag: &str| app(&dir, "shop", tag, "");
+    let out = ok(a.cli(&["deploy", path_str(&shop("one"))], None));
+    assert!(out.contains("serves version 1"), "{out}");
+    assert_eq!(answer(&fra, "shop.localhost"), (200, "one no-secret".into()));
+    eventually("B's node serving what was deployed through A", || {
+        (answer(&sfo, "shop.localhost") == (200, "one no-secret".into())).then_some(())
+    });
+    let listed = ok(b.cli(&["versions", "shop"], None));
+    assert!(listed.contains('1'), "{listed}");
+
+    // A secret written through B reaches A's node.
+    ok(b.cli(&["secret", "put", "shop", "KEY"], Some("ha-secret")));
+    eventually("A's node seeing the secret written through B", || {
+        (answer(&fra, "shop.localhost").1 == "one ha-secret").then_some(())
+    });
+
+    // A dies: B goes on deploying; A's node keeps serving what it had.
+    let quic_a = a.quic;
+    drop(a);
+    let out = ok(b.cli(&["deploy", path_str(&shop("two"))], None));
+    assert!(out.contains("serves version 2"), "{out}");
+    assert_eq!(answer(&sfo, "shop.localhost").1, "two ha-secret");
+    assert_eq!(answer(&fra, "shop.localhost").1, "one ha-secret");
+
+    // A comes back on its address: its node catches up from the shared store.
+    let a = ControlPlane::start_with(&data_a, Some(quic_a), &store);
+    eventually("A's node catching up after A restarts", || {
+        (answer(&fra, "shop.localhost").1 == "two ha-secret").then_some(())
+    });
+    let out = ok(a.cli(&["rollback", "shop"], None));
+    assert!(out.contains("version 2 → version 1"), "{out}");
+    eventually("B's node following a rollback made through A", || {
+        (answer(&sfo, "shop.localhost").1 == "one ha-secret").then_some(())
+    });
 }
