@@ -365,10 +365,21 @@ fn replicas_sharing_a_postgres_store_serve_one_cluster() {
         .output()
         .unwrap();
     assert!(!own.status.success());
-    assert!(text(&own.stderr).contains("copy ca.pem, ca.key"), "{}", text(&own.stderr));
+    assert!(
+        text(&own.stderr).contains("copy ca.pem, ca.key"),
+        "{}",
+        text(&own.stderr)
+    );
 
     std::fs::create_dir_all(&data_b).unwrap();
-    for f in ["ca.pem", "ca.key", "signing.key", "signing.pub", "admin.token", "join.token"] {
+    for f in [
+        "ca.pem",
+        "ca.key",
+        "signing.key",
+        "signing.pub",
+        "admin.token",
+        "join.token",
+    ] {
         std::fs::copy(data_a.join(f), data_b.join(f)).unwrap();
     }
     let b = ControlPlane::start_with(&data_b, None, &store);
