@@ -4,8 +4,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -74,23 +74,31 @@ pub(crate) struct TrackerLimits {
     pub max_requests: u64,
 }
 
-struct State {
-    in_flight: usize,
-    requests: u64,
-    /// When the connection last had no request in flight.
-    idle_since: Instant,
-    /// HTTP/1: when the first byte of the next request head arrived.
-    head_started: Option<Instant>,
-    max_reported: bool,
-}
-
-/// One connection's requests and deadlines. Locked briefly on each read
-/// (HTTP/1 only), request start and request end.
+/// One connection's requests and deadlines, updated with plain atomic
+/// stores on each read (HTTP/1 only), request start and request end.
+///
+/// Nothing is signalled per request: [`ConnTracker::next_event`] sleeps on
+/// one timer, looks at the state when it fires, and re-arms it for the
+/// deadline the state implies then (checking in at least every header-read
+/// timeout, so a request head that starts while the connection idles is
+/// still timed from its first byte).
 pub(crate) struct ConnTracker {
     proto: Protocol,
     limits: TrackerLimits,
-    state: Mutex<State>,
-    changed: Notify,
+    /// Time zero of the nanosecond timestamps below.
+    base: Instant,
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
+    /// When the connection last had no request in flight.
+    idle_since: AtomicU64,
+    /// HTTP/1: when the first byte of the next request head arrived, plus
+    /// one; 0 when no head is arriving.
+    head_started: AtomicU64,
+    max_reported: AtomicBool,
+    /// Woken when the request quota is reached.
+    quota: Notify,
+    /// Woken when the last request in flight ends.
+    idle: Notify,
 }
 
 impl ConnTracker {
@@ -98,110 +106,121 @@ impl ConnTracker {
         Arc::new(ConnTracker {
             proto,
             limits,
-            state: Mutex::new(State {
-                in_flight: 0,
-                requests: 0,
-                idle_since: Instant::now(),
-                head_started: None,
-                max_reported: false,
-            }),
-            changed: Notify::new(),
+            base: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
+            head_started: AtomicU64::new(0),
+            max_reported: AtomicBool::new(false),
+            quota: Notify::new(),
+            idle: Notify::new(),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn stamp(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, stamp: u64) -> Instant {
+        self.base + Duration::from_nanos(stamp)
     }
 
     /// Bytes arrived from the client. On an idle HTTP/1 connection they
     /// start a request head, which must then complete in time.
     pub(crate) fn on_read(&self) {
-        if self.proto != Protocol::H1 {
-            return;
-        }
-        let mut s = self.lock();
-        if s.in_flight == 0 && s.head_started.is_none() {
-            s.head_started = Some(Instant::now());
-            drop(s);
-            self.changed.notify_one();
+        if self.proto == Protocol::H1
+            && self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) == 0
+        {
+            self.head_started
+                .store(self.stamp(Instant::now()).saturating_add(1), Ordering::Relaxed);
         }
     }
 
     /// An HTTP/1 request head began arriving at `at` (bytes read before the
     /// connection was handed over, while sniffing the protocol).
     pub(crate) fn head_started_at(&self, at: Instant) {
-        if self.proto == Protocol::H1 {
-            let mut s = self.lock();
-            if s.in_flight == 0 {
-                s.head_started = Some(at);
-            }
+        if self.proto == Protocol::H1 && self.in_flight.load(Ordering::Relaxed) == 0 {
+            self.head_started
+                .store(self.stamp(at).saturating_add(1), Ordering::Relaxed);
         }
     }
 
     /// A request's head has arrived; the guard ends it when dropped.
     pub(crate) fn start_request(self: &Arc<Self>) -> RequestGuard {
-        let mut s = self.lock();
-        s.in_flight += 1;
-        s.requests += 1;
-        s.head_started = None;
-        drop(s);
-        self.changed.notify_one();
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let requests = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        self.head_started.store(0, Ordering::Relaxed);
+        if self.limits.max_requests > 0 && requests == self.limits.max_requests {
+            self.quota.notify_one();
+        }
         RequestGuard { tracker: self.clone() }
     }
 
     /// Whether the connection has served its quota of requests (the one
     /// just started included).
     pub(crate) fn quota_reached(&self) -> bool {
-        self.limits.max_requests > 0 && self.lock().requests >= self.limits.max_requests
+        self.limits.max_requests > 0 && self.requests.load(Ordering::Relaxed) >= self.limits.max_requests
     }
 
     fn end_request(&self) {
-        let mut s = self.lock();
-        s.in_flight -= 1;
-        if s.in_flight == 0 {
-            s.idle_since = Instant::now();
+        // Stamped before the count drops, so whoever sees no request in
+        // flight also sees when that became so (HTTP/2 streams may end on
+        // other threads).
+        self.idle_since.store(self.stamp(Instant::now()), Ordering::Release);
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
         }
-        drop(s);
-        self.changed.notify_one();
     }
 
     /// Requests in flight now.
     pub(crate) fn in_flight(&self) -> usize {
-        self.lock().in_flight
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The next deadline the state implies, and what passing it means;
+    /// `None` while a request is in flight.
+    fn deadline(&self) -> Option<(Instant, ConnEvent)> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        match self.head_started.load(Ordering::Relaxed) {
+            0 => Some((
+                self.instant(self.idle_since.load(Ordering::Acquire)) + self.limits.idle_timeout,
+                ConnEvent::Idle,
+            )),
+            started => Some((
+                self.instant(started - 1) + self.limits.header_read_timeout,
+                ConnEvent::HeaderTimeout,
+            )),
+        }
     }
 
     /// Resolves when a limit says the connection should wind down. Each
     /// call reports at most one event; `MaxRequests` is reported once.
     pub(crate) async fn next_event(&self) -> ConnEvent {
+        // A head may start at any moment without a signal: look at least
+        // this often.
+        let check_in = self.limits.header_read_timeout.min(self.limits.idle_timeout);
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
         loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let next = {
-                let mut s = self.lock();
-                if self.limits.max_requests > 0 && s.requests >= self.limits.max_requests && !s.max_reported {
-                    s.max_reported = true;
-                    return ConnEvent::MaxRequests;
-                }
-                if s.in_flight > 0 {
-                    None
-                } else if let Some(started) = s.head_started {
-                    Some((started + self.limits.header_read_timeout, ConnEvent::HeaderTimeout))
-                } else {
-                    Some((s.idle_since + self.limits.idle_timeout, ConnEvent::Idle))
-                }
+            let quota = self.quota.notified();
+            tokio::pin!(quota);
+            quota.as_mut().enable();
+            if self.quota_reached() && !self.max_reported.swap(true, Ordering::Relaxed) {
+                return ConnEvent::MaxRequests;
+            }
+            let now = Instant::now();
+            let wake = match self.deadline() {
+                Some((deadline, event)) if now >= deadline => return event,
+                Some((deadline, _)) => deadline.min(now + check_in),
+                None => now + check_in,
             };
-            match next {
-                None => notified.await,
-                Some((deadline, event)) => {
-                    if Instant::now() >= deadline {
-                        return event;
-                    }
-                    tokio::select! {
-                        _ = notified => {}
-                        _ = tokio::time::sleep_until(deadline) => {}
-                    }
-                }
+            sleep.as_mut().reset(wake.into());
+            tokio::select! {
+                _ = quota => {}
+                _ = sleep.as_mut() => {}
             }
         }
     }
@@ -209,7 +228,7 @@ impl ConnTracker {
     /// Resolves once no request is in flight.
     pub(crate) async fn all_done(&self) {
         loop {
-            let notified = self.changed.notified();
+            let notified = self.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if self.in_flight() == 0 {

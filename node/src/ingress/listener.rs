@@ -139,7 +139,10 @@ impl ConnContext {
             // own timer would also count the idle time before it.
             .header_read_timeout(None)
             .max_header_size(config.max_header_bytes)
-            .keep_alive(true);
+            .keep_alive(true)
+            // Head and small body in one buffer: one plain write per
+            // response instead of a two-part writev.
+            .writev(false);
         if config.max_headers != IngressConfig::default().max_headers {
             // hyper keeps the default count on the stack; any other count
             // costs an allocation per request, so set it only when asked.
