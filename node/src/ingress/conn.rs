@@ -217,7 +217,7 @@ impl ConnTracker {
                 Some((deadline, _)) => deadline.min(now + check_in),
                 None => now + check_in,
             };
-            sleep.as_mut().reset(wake.into());
+            sleep.as_mut().reset(wake);
             tokio::select! {
                 _ = quota => {}
                 _ = sleep.as_mut() => {}
