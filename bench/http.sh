@@ -143,7 +143,7 @@ ver_line() { "$@" 2>&1 | head -n 1; }
 VERSIONS=$WORK/versions.md
 {
   if [ -n "$OUTPOST" ]; then
-    echo "- Outpost: $(ver_line "$OUTPOST" --version), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)'), release build"
+    echo "- Outpost: $(ver_line "$OUTPOST" --version), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- . ':!bench/RESULTS.md' 2>/dev/null || echo ' (+ uncommitted changes)'), release build"
   fi
   [ -n "$WORKERD" ] && echo "- workerd: npm \`$WORKERD_PKG@$WORKERD_VERSION\` ($(ver_line "$WORKERD" --version))"
   [ -n "$DENO" ] && echo "- Deno: npm \`$DENO_PKG@$DENO_VERSION\` ($(ver_line "$DENO" --version))"
