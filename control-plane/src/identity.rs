@@ -36,6 +36,17 @@ use crate::distribution::DistributionIdentity;
 use crate::store::{Store, StoreError, now_ms};
 use crate::tokens::{self, Scope};
 
+/// The files that make up the cluster's identity: replicas sharing a store
+/// need copies of the first one's.
+pub const IDENTITY_FILES: [&str; 6] = [
+    "ca.pem",
+    "ca.key",
+    "signing.key",
+    "signing.pub",
+    "admin.token",
+    "join.token",
+];
+
 /// Label under which the admin token's hash is stored.
 const ADMIN_LABEL: &str = "admin.token";
 /// Label under which the join token's hash is stored.
@@ -74,8 +85,8 @@ pub enum IdentityError {
     /// The store belongs to a cluster with another CA.
     #[error(
         "the store belongs to the cluster whose CA has SHA-256 {recorded}, but {dir}/ca.pem has {ours}: replicas \
-         sharing a store need the same identity, so copy ca.pem, ca.key, signing.key, signing.pub, admin.token and \
-         join.token from the first replica's data folder"
+         sharing a store need the same identity, so copy {files} from the first replica's data folder",
+        files = IDENTITY_FILES.join(", ")
     )]
     ForeignCluster {
         /// The data folder.

@@ -276,6 +276,39 @@ pub fn is_postgres(spec: &str) -> bool {
     spec.starts_with("postgres://") || spec.starts_with("postgresql://") || spec.contains('=')
 }
 
+/// A stored count as `u64` (stored values are never negative).
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A count as the databases' signed 64-bit integer.
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored SHA-256.
+fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| StoreError::Corrupt(format!("a stored hash has {} bytes", b.len())))
+}
+
+/// `None` (every environment) is stored as `''`.
+fn env_key(env: Option<&str>) -> &str {
+    env.unwrap_or("")
+}
+
+/// The columns both stores select for a [`VersionInfo`], in this order.
+const VERSION_COLUMNS: &str =
+    "v.deployment, v.version, v.hash, b.size, v.files, v.main, v.manifest_file, v.manifest, v.env, v.created_at";
+
+/// A rollback without `--to` when `env` never served an older version.
+fn nothing_to_roll_back(name: &str, env: &str, current: u64) -> StoreError {
+    StoreError::Conflict(format!(
+        "no version of '{name}' older than {current} was active in '{env}': nothing to roll back to (name one with --to)"
+    ))
+}
+
 /// Now as Unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -151,23 +151,23 @@ impl PgServer {
     /// Stops the server at once (as a crash would), then starts it again:
     /// every open connection breaks.
     pub fn restart(&self) {
-        let data = self.data_dir();
-        let stop = output(
-            self.command("pg_ctl")
-                .args(["-D", path(&data), "-m", "immediate", "-w", "stop"]),
-        );
+        let stop = self.pg_ctl_stop().expect("run pg_ctl stop");
         assert!(stop.status.success(), "pg_ctl stop: {}", text(&stop.stderr));
         self.pg_ctl_start();
+    }
+
+    /// Stops the server at once, as a crash would.
+    fn pg_ctl_stop(&self) -> std::io::Result<std::process::Output> {
+        let data = self.data_dir();
+        self.command("pg_ctl")
+            .args(["-D", path(&data), "-m", "immediate", "-w", "stop"])
+            .output()
     }
 }
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let data = self.data_dir();
-        let _ = self
-            .command("pg_ctl")
-            .args(["-D", path(&data), "-m", "immediate", "-w", "stop"])
-            .output();
+        let _ = self.pg_ctl_stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::{
     Activation, ActiveVersion, DeploymentInfo, DesiredSnapshot, EnvState, NewVersion, SecretName, Store, StoreError,
-    VersionInfo,
+    VERSION_COLUMNS, VersionInfo, env_key, hash32, nothing_to_roll_back, to_i64, to_u64,
 };
 use crate::tokens::Scope;
 
@@ -129,28 +129,6 @@ impl std::fmt::Debug for SqliteStore {
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| StoreError::Corrupt(format!("a stored hash has {} bytes", b.len())))
-}
-
-/// `None` (every environment) is stored as `''`.
-fn env_key(env: Option<&str>) -> &str {
-    env.unwrap_or("")
-}
-
-const VERSION_COLUMNS: &str =
-    "v.deployment, v.version, v.hash, b.size, v.files, v.main, v.manifest_file, v.manifest, v.env, v.created_at";
 
 /// Reads a row selected with [`VERSION_COLUMNS`] (`active_in` left empty).
 fn version_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(VersionInfo, Vec<u8>)> {
@@ -518,11 +496,7 @@ impl Store for SqliteStore {
                     )
                     .map_err(backend)?
                     .map(to_u64)
-                    .ok_or_else(|| {
-                        StoreError::Conflict(format!(
-                            "no version of '{name}' older than {current} was active in '{env}': nothing to roll back to (name one with --to)"
-                        ))
-                    })?,
+                    .ok_or_else(|| nothing_to_roll_back(name, env, current))?,
             };
             activate(tx, name, env, target, "rollback", at)
         })
