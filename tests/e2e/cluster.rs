@@ -398,8 +398,14 @@ fn replicas_sharing_a_postgres_store_serve_one_cluster() {
     eventually("B's node serving what was deployed through A", || {
         (answer(&sfo, "shop.localhost") == (200, "one no-secret".into())).then_some(())
     });
-    let listed = ok(b.cli(&["versions", "shop"], None));
-    assert!(listed.contains('1'), "{listed}");
+    // B reads what A wrote: version 1, serving production.
+    let listed: Value = serde_json::from_str(&b.get("/v1/deployments/shop/versions")).unwrap();
+    let versions = listed["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 1, "{listed}");
+    assert_eq!(
+        (&versions[0]["version"], &versions[0]["active_in"][0]),
+        (&1.into(), &"production".into())
+    );
 
     // A secret written through B reaches A's node.
     ok(b.cli(&["secret", "put", "shop", "KEY"], Some("ha-secret")));

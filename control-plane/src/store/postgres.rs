@@ -32,7 +32,7 @@ use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
 use super::{
     Activation, ActiveVersion, DeploymentInfo, DesiredSnapshot, EnvState, NewVersion, SecretName, Store, StoreError,
-    VersionInfo,
+    VERSION_COLUMNS, VersionInfo, env_key, hash32, nothing_to_roll_back, to_i64, to_u64,
 };
 use crate::tokens::Scope;
 
@@ -138,28 +138,6 @@ impl std::fmt::Debug for PgStore {
 fn backend(e: postgres::Error) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn hash32(bytes: Vec<u8>) -> Result<[u8; 32], StoreError> {
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| StoreError::Corrupt(format!("a stored hash has {} bytes", b.len())))
-}
-
-/// `None` (every environment) is stored as `''`.
-fn env_key(env: Option<&str>) -> &str {
-    env.unwrap_or("")
-}
-
-const VERSION_COLUMNS: &str =
-    "v.deployment, v.version, v.hash, b.size, v.files, v.main, v.manifest_file, v.manifest, v.env, v.created_at";
 
 /// Reads a row selected with [`VERSION_COLUMNS`] (`active_in` left empty).
 fn version_row(row: &postgres::Row) -> Result<VersionInfo, StoreError> {
@@ -587,11 +565,7 @@ impl Store for PgStore {
                     .map_err(backend)?
                     .get::<_, Option<i64>>(0)
                     .map(to_u64)
-                    .ok_or_else(|| {
-                        StoreError::Conflict(format!(
-                            "no version of '{name}' older than {current} was active in '{env}': nothing to roll back to (name one with --to)"
-                        ))
-                    })?,
+                    .ok_or_else(|| nothing_to_roll_back(name, env, current))?,
             };
             activate(tx, name, env, target, "rollback", at)
         })
@@ -878,12 +852,20 @@ mod tests {
         server.restart();
         let listed = a.deployments(None).unwrap();
         assert_eq!(listed.len(), 1, "reconnected after the restart");
-        let _ = b.wait_for_change(Duration::from_millis(1));
-        let (_, act) = b.create_version(new_version("app", "production", "2")).unwrap();
-        assert_eq!(act.revision, 3);
-        // The listener reconnects too.
-        let _ = a.wait_for_change(Duration::from_millis(1));
-        a.wait_for_change(Duration::from_millis(1)).unwrap();
+        // B's listener broke with the server: the next wait reports it (or
+        // already reconnects), after which B hears A's commits again.
+        if b.wait_for_change(Duration::from_millis(1)).is_err() {
+            b.wait_for_change(Duration::from_millis(1)).unwrap();
+        }
+        let writer = std::thread::spawn(move || a.create_version(new_version("app", "production", "2")).unwrap());
+        let started = std::time::Instant::now();
+        b.wait_for_change(Duration::from_secs(30)).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "the reconnected listener is woken by the notification"
+        );
+        assert_eq!(writer.join().unwrap().1.revision, 3);
+        assert_eq!(b.desired().unwrap().revision, 3);
     }
 
     #[test]
