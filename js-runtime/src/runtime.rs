@@ -2,7 +2,9 @@
 //! handler. It lives and dies on the thread that made it.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -256,6 +258,8 @@ pub struct Runtime {
     expired: Vec<u32>,
     /// The limit that stopped the isolate; no JS runs on it again.
     poisoned: Option<Limit>,
+    /// Scratch space for a request's header block.
+    header_block: String,
 }
 
 impl Runtime {
@@ -289,15 +293,15 @@ impl Runtime {
             responses: Responses::default(),
             next_request: 0,
             timers: BTreeMap::new(),
-            timer_deadlines: HashMap::new(),
+            timer_deadlines: HashMap::default(),
             sleep: None,
             pending: FuturesUnordered::new(),
-            promises: HashMap::new(),
+            promises: HashMap::default(),
             next_promise: 0,
-            body_streams: HashMap::new(),
+            body_streams: HashMap::default(),
             unhandled: Vec::new(),
             contexts: context::Contexts::default(),
-            timer_owner: HashMap::new(),
+            timer_owner: HashMap::default(),
             subrequest_limit: match options.subrequest_limit {
                 0 => RuntimeOptions::DEFAULT_SUBREQUEST_LIMIT,
                 n => n,
@@ -367,6 +371,7 @@ impl Runtime {
             next_wall: None,
             expired: Vec::new(),
             poisoned: None,
+            header_block: String::new(),
         };
         runtime.report_unhandled();
         Ok(runtime)
@@ -416,12 +421,19 @@ impl Runtime {
             let id_v = v8::Integer::new_from_unsigned(scope, id).into();
             let method_v = crate::ops::js_string(scope, &method).into();
             let url_v = crate::ops::js_string(scope, &url).into();
-            let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(headers.len() * 2);
+            // One string for the whole list, which JS splits only if the
+            // handler reads the headers (see `headerFlat` in 21_request.js).
+            let block = &mut self.header_block;
+            block.clear();
             for (k, v) in &headers {
-                flat.push(crate::ops::js_string(scope, k).into());
-                flat.push(crate::ops::js_string(scope, v).into());
+                if !block.is_empty() {
+                    block.push('\n');
+                }
+                block.push_str(k);
+                block.push(':');
+                block.push_str(v);
             }
-            let headers_v = v8::Array::new_with_elements(scope, &flat).into();
+            let headers_v = crate::ops::js_string(scope, block).into();
             let body_v: v8::Local<v8::Value> = match body {
                 Body::Empty => v8::null(scope).into(),
                 Body::Full(bytes) => crate::ops::uint8_array(scope, bytes.to_vec()).into(),

@@ -1,7 +1,9 @@
 //! Host (+ path) → deployment. Reads take no lock: the table is an
-//! immutable snapshot swapped whole when deployments change.
+//! immutable snapshot swapped whole (`arc-swap`) when deployments change.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use crate::limits::DeploymentLimits;
 use crate::worker::WorkerHandle;
@@ -87,18 +89,20 @@ impl RoutePattern {
 #[derive(Clone, Default)]
 struct Table {
     /// Custom routes, most specific (longest path) first.
-    routes: Vec<(RoutePattern, Target)>,
+    routes: Vec<(RoutePattern, Arc<Target>)>,
     /// `NAME` or `NAME--ENV` under the zone.
-    names: std::collections::HashMap<String, Target>,
+    names: foldhash::HashMap<String, Arc<Target>>,
     /// Where everything else goes (`outpost dev` serves one deployment on
     /// every host).
-    fallback: Option<Target>,
+    fallback: Option<Arc<Target>>,
 }
 
 /// The routing table.
 pub struct Router {
     zone: String,
-    table: RwLock<Arc<Table>>,
+    table: ArcSwap<Table>,
+    /// Serialises updates (each copies the table and swaps the copy in).
+    writer: Mutex<()>,
 }
 
 impl Router {
@@ -106,23 +110,21 @@ impl Router {
     pub fn new(zone: &str) -> Self {
         Router {
             zone: zone.trim_matches('.').to_ascii_lowercase(),
-            table: RwLock::new(Arc::default()),
+            table: ArcSwap::default(),
+            writer: Mutex::new(()),
         }
     }
 
-    fn snapshot(&self) -> Arc<Table> {
-        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     fn update(&self, f: impl FnOnce(&mut Table)) {
-        let mut guard = self.table.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = (**guard).clone();
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = Table::clone(&self.table.load());
         f(&mut next);
-        *guard = Arc::new(next);
+        self.table.store(Arc::new(next));
     }
 
     /// Serves `NAME.<zone>` (and the custom `routes`) from `target`.
     pub fn set(&self, name_label: &str, routes: &[RoutePattern], target: Target) {
+        let target = Arc::new(target);
         self.update(|t| {
             t.names.insert(name_label.to_ascii_lowercase(), target.clone());
             t.routes.retain(|(_, tg)| tg.deployment != target.deployment);
@@ -149,6 +151,7 @@ impl Router {
 
     /// Sends every request no route or name matches to `target`.
     pub fn set_fallback(&self, target: Option<Target>) {
+        let target = target.map(Arc::new);
         self.update(|t| t.fallback = target);
     }
 
@@ -162,14 +165,18 @@ impl Router {
     }
 
     /// The target for `host` (port stripped, any case) and `path`.
-    pub fn resolve(&self, host: &str, path: &str) -> Option<Target> {
-        let table = self.snapshot();
+    pub fn resolve(&self, host: &str, path: &str) -> Option<Arc<Target>> {
+        let table = self.table.load();
         let host = host
             .rsplit_once(':')
             .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
             .map(|(h, _)| h)
-            .unwrap_or(host);
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+            .unwrap_or(host)
+            .trim_end_matches('.');
+        let host = match host.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => std::borrow::Cow::Owned(host.to_ascii_lowercase()),
+            false => std::borrow::Cow::Borrowed(host),
+        };
         for (pattern, target) in &table.routes {
             if pattern.matches(&host, path) {
                 return Some(target.clone());

@@ -14,7 +14,7 @@
 //! still carrying its id may not start timers or subrequests: a finished
 //! request leaves nothing running in the isolate.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::time::{Duration, Instant};
 
 use super::{Runtime, State};

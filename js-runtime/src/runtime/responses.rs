@@ -3,7 +3,7 @@
 //! bookkeeping (limits, contexts) costs in proportion to what changed, not
 //! to how many requests are open.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use futures::channel::{mpsc, oneshot};
 

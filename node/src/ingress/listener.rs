@@ -545,6 +545,8 @@ async fn drive<C, G>(
     let mut drain = Drain::default();
     loop {
         tokio::select! {
+            // The connection first: it is what wakes this task per request.
+            biased;
             res = conn.as_mut() => {
                 if let Err(e) = res {
                     tracing::debug!(error = %e, "connection ended with an error");

@@ -75,13 +75,19 @@ pub fn to_hyper_limited(resp: HttpResponse, limit: u64) -> http::Response<Respon
         crate::metrics::record_rejected("response_too_large");
         return plain(500, "outpost: response body limit exceeded\n");
     }
-    let mut builder = http::Response::builder().status(resp.status);
-    for (k, v) in &resp.headers {
+    let Ok(status) = http::StatusCode::from_u16(resp.status) else {
+        return plain(500, "Internal Server Error\n");
+    };
+    let mut headers = http::HeaderMap::with_capacity(resp.headers.len());
+    for (k, v) in resp.headers {
+        // The value's buffer moves into the header without a copy.
         match (
             http::HeaderName::from_bytes(k.as_bytes()),
-            http::HeaderValue::from_str(v),
+            http::HeaderValue::from_maybe_shared(Bytes::from(v)),
         ) {
-            (Ok(k), Ok(v)) => builder = builder.header(k, v),
+            (Ok(k), Ok(v)) => {
+                headers.append(k, v);
+            }
             _ => tracing::debug!(header = %k, "dropping a header that is not valid HTTP"),
         }
     }
@@ -104,9 +110,10 @@ pub fn to_hyper_limited(resp: HttpResponse, limit: u64) -> http::Response<Respon
             StreamBody::new(frames).boxed_unsync()
         }
     };
-    builder
-        .body(body)
-        .unwrap_or_else(|_| plain(500, "Internal Server Error\n"))
+    let mut response = http::Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
 }
 
 /// Chunks of a streamed request body in flight to the isolate.
@@ -133,22 +140,24 @@ impl Service {
         B::Data: Send,
         B::Error: std::fmt::Display + Send,
     {
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| req.uri().authority().map(|a| a.to_string()));
-        let Some(host) = host else {
-            return plain(400, "missing Host header\n");
+        let uri = req.uri();
+        let host = match req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()) {
+            Some(h) => std::borrow::Cow::Borrowed(h),
+            None => match uri.authority() {
+                Some(a) => std::borrow::Cow::Owned(a.to_string()),
+                None => return plain(400, "missing Host header\n"),
+            },
         };
-        let path = req.uri().path().to_string();
-        let Some(target) = self.router.resolve(&host, &path) else {
+        let Some(target) = self.router.resolve(&host, uri.path()) else {
             crate::metrics::record_rejected("no_route");
             return plain(404, "no deployment serves this host\n");
         };
-        let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let url = format!("{scheme}://{host}{path_and_query}");
+        let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
+        for part in [scheme, "://", &host, path_and_query] {
+            url.push_str(part);
+        }
+        drop(host);
         let method = req.method().as_str().to_string();
         let mut headers = Vec::with_capacity(req.headers().len());
         for (k, v) in req.headers() {

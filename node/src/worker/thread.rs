@@ -4,7 +4,9 @@
 //! woken; and the loop that takes jobs from other threads.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -71,10 +73,10 @@ impl Worker {
             config,
             index,
             shared,
-            isolates: HashMap::new(),
-            live: HashMap::new(),
+            isolates: HashMap::default(),
+            live: HashMap::default(),
             lru: BTreeSet::new(),
-            evicted: HashSet::new(),
+            evicted: HashSet::default(),
             next_id: 0,
             woken: Vec::new(),
         }

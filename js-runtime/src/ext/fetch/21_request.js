@@ -32,6 +32,25 @@ const DUPLEXES = ["half"];
 const PRIORITIES = ["high", "low", "auto"];
 
 const kLazy = Symbol("lazy request");
+
+/**
+ * A lazy request's header list as a flat [name, value, …] array: it is
+ * kept as the host sent it, a block of `name:value` lines joined by "\n"
+ * (names hold no ':', and neither holds a line break), until first read.
+ */
+function headerFlat(list) {
+  if (typeof list !== "string") return list ?? [];
+  const flat = [];
+  let start = 0;
+  while (start < list.length) {
+    let end = list.indexOf("\n", start);
+    if (end === -1) end = list.length;
+    const colon = list.indexOf(":", start);
+    flat.push(list.slice(start, colon), list.slice(colon + 1, end));
+    start = end + 1;
+  }
+  return flat;
+}
 const CONTEXT = "Failed to construct 'Request'";
 
 function normalizeMethod(method) {
@@ -136,16 +155,11 @@ class Request {
   #cf = undefined;
 
   constructor(input, init = undefined) {
-    if (input === kLazy) {
-      // Internal fast path: (kLazy, method, url, headerFlat, body).
-      this.#method = arguments[1];
-      this.#url = arguments[2];
-      this.#headerFlat = arguments[3];
-      this.#body = arguments[4];
-      this.#redirect = "manual";
-      return;
-    }
-    webidl.requireArgs(arguments.length, 1, CONTEXT);
+    // Internal fast path: the caller fills the fields in.
+    if (input === kLazy) return;
+    // (Read without `arguments`, which would cost every construction an
+    // arguments object: `new Request()` is the only call missing both.)
+    if (input === undefined && init === undefined) webidl.requireArgs(0, 1, CONTEXT);
     // WebIDL: (Request or USVString) input, then the dictionary.
     const inputRequest = fetchInternals.isRequest(input) ? input : null;
     const inputUrl = inputRequest === null ? webidl.usvString(input) : null;
@@ -275,7 +289,7 @@ class Request {
   get headers() {
     Request.#check(this, "headers");
     if (this.#headers === null) {
-      this.#headers = fetchInternals.headersFromFlat(this.#headerFlat ?? [], "immutable");
+      this.#headers = fetchInternals.headersFromFlat(headerFlat(this.#headerFlat), "immutable");
       this.#headerFlat = null;
     }
     return this.#headers;
@@ -340,7 +354,10 @@ class Request {
     if (fetchInternals.bodyUnusable(this.#body)) {
       throw new TypeError("Failed to execute 'clone' on 'Request': Request body is already used");
     }
-    const r = new Request(kLazy, this.#method, this.#url, null, fetchInternals.cloneBody(this.#body));
+    const r = new Request(kLazy);
+    r.#method = this.#method;
+    r.#url = this.#url;
+    r.#body = fetchInternals.cloneBody(this.#body);
     const headers = this.headers;
     r.#headers = fetchInternals.headersCopy(headers, fetchInternals.headersGuard(headers));
     r.#mode = this.#mode;
@@ -366,7 +383,7 @@ class Request {
     /** The request's header list as a flat array (not a copy when still lazy). */
     fetchInternals.requestHeaderFlat = (r) => {
       Request.#check(r, "headers");
-      return r.#headers === null ? (r.#headerFlat ?? []) : fetchInternals.headersFlat(r.#headers);
+      return r.#headers === null ? headerFlat(r.#headerFlat) : fetchInternals.headersFlat(r.#headers);
     };
     fetchInternals.requestRedirect = (r) => r.#redirect;
     /**
@@ -397,8 +414,14 @@ class Request {
      * A request from the network, built lazily. `body`: null, a
      * Uint8Array, or the id of a native body stream.
      */
-    fetchInternals.createRequest = function createRequest(method, url, headerFlat, body) {
-      return new Request(kLazy, method, url, headerFlat, fetchInternals.bodyFromNative(body));
+    fetchInternals.createRequest = function createRequest(method, url, headerBlock, body) {
+      const r = new Request(kLazy);
+      r.#method = method;
+      r.#url = url;
+      r.#headerFlat = headerBlock;
+      r.#body = fetchInternals.bodyFromNative(body);
+      r.#redirect = "manual";
+      return r;
     };
   }
 }
