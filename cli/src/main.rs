@@ -67,6 +67,11 @@ enum Command {
         /// unlimited).
         #[arg(long = "isolate-memory-budget", value_name = "MIB")]
         isolate_memory_budget: Option<usize>,
+        /// A listener setting, e.g. max_requests_per_connection=0 or
+        /// idle_timeout_ms=30000 (the keys are in the README's Limits
+        /// section). Repeatable.
+        #[arg(long = "ingress", value_name = "KEY=VALUE")]
+        ingress: Vec<String>,
     },
     /// Run the control plane: the deploy API over a store in DATA.
     ControlPlane {
@@ -152,6 +157,11 @@ enum Command {
         /// Repeatable.
         #[arg(long = "max-limit", value_name = "KEY=VALUE")]
         max_limits: Vec<String>,
+        /// A listener setting, e.g. max_requests_per_connection=0 or
+        /// idle_timeout_ms=30000 (the keys are in the README's Limits
+        /// section). Repeatable.
+        #[arg(long = "ingress", value_name = "KEY=VALUE")]
+        ingress: Vec<String>,
         /// Longest wait between attempts to reach the control plane, in
         /// milliseconds.
         #[arg(long = "reconnect-max-ms", value_name = "MS", default_value_t = 30_000)]
@@ -275,24 +285,29 @@ fn main() -> ExitCode {
             relax_limits,
             allow_outbound,
             isolate_memory_budget,
-        } => rt.block_on(outpost_node::dev::run(
-            outpost_node::dev::DevOptions {
-                paths,
-                watch: !no_watch,
-                admin,
-                https,
-                certs,
-                threads,
-                relax_limits,
-                isolate_memory_budget: isolate_memory_budget.map(|mib| mib << 20),
-                outbound: outpost_node::outbound::OutboundConfig {
-                    allow: allow_outbound,
-                    ..Default::default()
+            ingress,
+        } => match outpost_node::ingress::IngressConfig::from_settings(&ingress) {
+            Err(e) => Err(anyhow::anyhow!("--ingress: {e}")),
+            Ok(ingress) => rt.block_on(outpost_node::dev::run(
+                outpost_node::dev::DevOptions {
+                    paths,
+                    watch: !no_watch,
+                    admin,
+                    https,
+                    certs,
+                    threads,
+                    relax_limits,
+                    isolate_memory_budget: isolate_memory_budget.map(|mib| mib << 20),
+                    outbound: outpost_node::outbound::OutboundConfig {
+                        allow: allow_outbound,
+                        ..Default::default()
+                    },
+                    ingress,
+                    ..outpost_node::dev::DevOptions::new(PathBuf::new(), listen)
                 },
-                ..outpost_node::dev::DevOptions::new(PathBuf::new(), listen)
-            },
-            shutdown_signal(),
-        )),
+                shutdown_signal(),
+            )),
+        },
         Command::ControlPlane {
             data,
             api,
@@ -326,6 +341,7 @@ fn main() -> ExitCode {
             allow_outbound,
             isolate_memory_budget,
             max_limits,
+            ingress,
             reconnect_max_ms,
         } => {
             let mut opts = outpost_node::agent::NodeOptions::new(control, token, region, data);
@@ -340,6 +356,10 @@ fn main() -> ExitCode {
             opts.reconnect_max = std::time::Duration::from_millis(reconnect_max_ms.max(1));
             opts.reconnect_initial = opts.reconnect_initial.min(opts.reconnect_max);
             let mut bad = None;
+            match outpost_node::ingress::IngressConfig::from_settings(&ingress) {
+                Ok(config) => opts.ingress = config,
+                Err(e) => bad = Some(anyhow::anyhow!("--ingress: {e}")),
+            }
             for spec in &max_limits {
                 if let Err(e) = opts.limits.set_maximum(spec) {
                     bad = Some(anyhow::anyhow!("--max-limit {e}"));

@@ -53,6 +53,8 @@ pub struct DevOptions {
     /// Outbound `fetch()` settings (address ranges allowed past the SSRF
     /// guard, DNS servers, timeouts).
     pub outbound: OutboundConfig,
+    /// Protocol limits and timeouts of the listeners.
+    pub ingress: crate::ingress::IngressConfig,
 }
 
 impl DevOptions {
@@ -70,6 +72,7 @@ impl DevOptions {
             limits: LimitsPolicy::default(),
             isolate_memory_budget: None,
             outbound: OutboundConfig::default(),
+            ingress: crate::ingress::IngressConfig::default(),
         }
     }
 
@@ -183,13 +186,15 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
     // handed to the isolate with no thread hop.
     let std_listener = listener.into_std()?;
     let shutdown_for_accept = shutdown_rx.clone();
+    let ingress = opts.ingress.clone();
     let accept_loops = handle.spawn_on_each(move |_| {
         let listener = std_listener.try_clone().and_then(tokio::net::TcpListener::from_std);
         let service = service.clone();
         let shutdown = shutdown_for_accept.clone();
+        let ingress = ingress.clone();
         async move {
             match listener {
-                Ok(l) => h1::serve(l, service, shutdown).await,
+                Ok(l) => h1::serve(l, ingress, service, shutdown).await,
                 Err(e) => tracing::error!(error = %e, "cannot accept on an isolate thread"),
             }
         }
@@ -201,7 +206,7 @@ pub async fn run(opts: DevOptions, stop: impl std::future::Future<Output = ()>) 
         // isolate while the handshake completes.
         let prewarm_router = router.clone();
         tls.set_on_client_hello(Some(Arc::new(move |sni: &str| prewarm_router.prewarm(sni))));
-        let listener = crate::ingress::bind_tls(https_addr, crate::ingress::IngressConfig::default(), tls).await?;
+        let listener = crate::ingress::bind_tls(https_addr, opts.ingress.clone(), tls).await?;
         println!("https on https://{}", listener.local_addr());
         let service = Arc::new(Service {
             router: router.clone(),

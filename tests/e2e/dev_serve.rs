@@ -301,3 +301,75 @@ fn https_http2_and_alt_svc_from_the_cli() {
         "advertises HTTP/3: {text}"
     );
 }
+
+/// Reads one response with a `content-length` from `s`; returns its head.
+fn read_sized_response(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(split) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .expect("a content-length");
+            if buf.len() >= split + 4 + len {
+                return head;
+            }
+        }
+        let n = s.read(&mut chunk).expect("read a response");
+        assert!(n > 0, "connection closed mid-response");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn ingress_settings_from_the_command_line() {
+    use std::io::{Read, Write};
+    // A setting applies: the connection is wound down after its second request.
+    let op = Outpost::dev(
+        &root().join("examples/hello"),
+        &[
+            "--ingress",
+            "max_requests_per_connection=2",
+            "--ingress",
+            "idle_timeout_ms=20000",
+        ],
+    );
+    let mut s = std::net::TcpStream::connect(op.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    s.write_all(req).unwrap();
+    let first = read_sized_response(&mut s);
+    assert!(first.starts_with("http/1.1 200"), "{first}");
+    assert!(!first.contains("connection: close"), "{first}");
+    s.write_all(req).unwrap();
+    let second = read_sized_response(&mut s);
+    assert!(second.starts_with("http/1.1 200"), "{second}");
+    assert!(second.contains("connection: close"), "{second}");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("the server closes the connection");
+    assert!(rest.is_empty(), "nothing after the last response");
+
+    // A bad setting is refused at startup, naming the key.
+    for (setting, says) in [
+        ("max_header_bytes=10", "max_header_bytes"),
+        ("no_such_key=1", "unknown field `no_such_key`"),
+        ("idle_timeout_ms", "expected KEY=VALUE"),
+    ] {
+        let out = std::process::Command::new(outpost_tests::outpost_bin())
+            .arg("dev")
+            .arg(root().join("examples/hello"))
+            .args(["--listen", "127.0.0.1:0", "--ingress", setting])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "outpost dev started with --ingress {setting}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--ingress") && stderr.contains(says),
+            "{setting}: {stderr}"
+        );
+    }
+}

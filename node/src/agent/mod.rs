@@ -84,6 +84,8 @@ pub struct NodeOptions {
     pub reconnect_initial: Duration,
     /// Longest reconnection delay.
     pub reconnect_max: Duration,
+    /// Protocol limits and timeouts of the listener.
+    pub ingress: crate::ingress::IngressConfig,
 }
 
 impl NodeOptions {
@@ -106,6 +108,7 @@ impl NodeOptions {
             max_bundle_bytes: 256 << 20,
             reconnect_initial: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
+            ingress: crate::ingress::IngressConfig::default(),
         }
     }
 }
@@ -376,13 +379,15 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, AgentError> {
     });
     // Accept on the isolate threads themselves, as `outpost dev` does: no thread hop per request.
     let std_listener = listener.into_std().map_err(|e| AgentError::Startup(e.to_string()))?;
+    let ingress = opts.ingress.clone();
     let accept_loops = handle.spawn_on_each(move |_| {
         let listener = std_listener.try_clone().and_then(tokio::net::TcpListener::from_std);
         let service = service.clone();
         let shutdown = shutdown_rx.clone();
+        let ingress = ingress.clone();
         async move {
             match listener {
-                Ok(l) => h1::serve(l, service, shutdown).await,
+                Ok(l) => h1::serve(l, ingress, service, shutdown).await,
                 Err(e) => tracing::error!(error = %e, "cannot accept on an isolate thread"),
             }
         }

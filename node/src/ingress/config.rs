@@ -13,6 +13,9 @@
 //! | `drain_timeout_ms` | 30000 | on shutdown, in-flight requests get this long to finish before connections are closed |
 //! | `http3` | true | serve HTTP/3 on the UDP port of the TLS listener's number and advertise it with `Alt-Svc` |
 //! | `alt_svc_max_age_secs` | 86400 | the `ma=` of the `Alt-Svc` header |
+//!
+//! `outpost dev` and `outpost node` take them as `--ingress KEY=VALUE`
+//! ([`IngressConfig::from_settings`]).
 
 use std::time::Duration;
 
@@ -129,6 +132,42 @@ impl IngressConfig {
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_millis(self.drain_timeout_ms)
     }
+
+    /// The defaults with `KEY=VALUE` settings applied (the command line's
+    /// `--ingress`; a later setting of a key wins), validated. The error
+    /// names the setting and what is wrong with it.
+    pub fn from_settings<S: AsRef<str>>(settings: &[S]) -> Result<Self, String> {
+        let mut table = toml::Table::new();
+        for setting in settings {
+            let setting = setting.as_ref();
+            let Some((key, value)) = setting.split_once('=') else {
+                return Err(format!("ingress setting `{setting}`: expected KEY=VALUE"));
+            };
+            let key = key.trim();
+            if key.is_empty()
+                || !key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(format!("ingress setting `{setting}`: `{key}` is not a key"));
+            }
+            let value = toml::from_str::<toml::Table>(&format!("v = {}", value.trim()))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .ok_or_else(|| format!("ingress setting `{setting}`: the value must be a number, true or false"))?;
+            // Checked alone first, so the error names the setting.
+            let alone = toml::Table::from_iter([(key.to_string(), value.clone())]);
+            if let Err(e) = toml::Value::Table(alone).try_into::<IngressConfig>() {
+                return Err(format!("ingress setting `{setting}`: {}", e.message()));
+            }
+            table.insert(key.to_string(), value);
+        }
+        let config: IngressConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("ingress settings: {}", e.message()))?;
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
 }
 
 #[cfg(test)]
@@ -143,6 +182,33 @@ mod tests {
         assert_eq!(toml::from_str::<IngressConfig>(&text).unwrap(), c);
         // Every key is optional.
         assert_eq!(toml::from_str::<IngressConfig>("").unwrap(), c);
+    }
+
+    #[test]
+    fn settings_from_the_command_line() {
+        let c =
+            IngressConfig::from_settings(&["max_requests_per_connection=0", "http3 = false", "idle_timeout_ms=5000"])
+                .unwrap();
+        assert_eq!(c.max_requests_per_connection, 0);
+        assert!(!c.http3);
+        assert_eq!(c.idle_timeout_ms, 5000);
+        assert_eq!(c.max_headers, IngressConfig::default().max_headers);
+        assert_eq!(
+            IngressConfig::from_settings::<&str>(&[]).unwrap(),
+            IngressConfig::default()
+        );
+        for (setting, says) in [
+            ("max_requests_per_connection", "expected KEY=VALUE"),
+            ("Max=1", "is not a key"),
+            ("idle_timeout_ms=soon", "must be a number"),
+            ("max_header_byte=4096", "unknown field `max_header_byte`"),
+            ("http3=1", "http3"),
+            ("idle_timeout_ms=0", "idle_timeout_ms"),
+            ("max_headers=-1", "max_headers"),
+        ] {
+            let err = IngressConfig::from_settings(&[setting]).unwrap_err();
+            assert!(err.contains(says), "{setting}: {err}");
+        }
     }
 
     #[test]

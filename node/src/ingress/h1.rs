@@ -1,6 +1,6 @@
-//! Plain-TCP serving with default limits, kept for callers that hold a
-//! bound `TcpListener`. It now speaks HTTP/1.1 and HTTP/2 with prior
-//! knowledge (see [`super::listener`]).
+//! Plain-TCP serving for callers that hold a bound `TcpListener` (the
+//! accept loops on isolate threads). It speaks HTTP/1.1 and HTTP/2 with
+//! prior knowledge (see [`super::listener`]).
 
 use std::sync::Arc;
 
@@ -10,10 +10,17 @@ use tokio::sync::watch;
 use super::listener::PlainListener;
 use super::{IngressConfig, Service};
 
-/// Accepts connections on `listener` until `shutdown` turns true, then lets
-/// open connections finish their current request.
-pub async fn serve(listener: TcpListener, service: Arc<Service>, shutdown: watch::Receiver<bool>) {
-    let plain =
-        PlainListener::from_tcp(listener, IngressConfig::default()).expect("the default ingress config is valid");
-    plain.serve(service, shutdown).await;
+/// Accepts connections on `listener` under `config` (validated by the
+/// caller) until `shutdown` turns true, then lets open connections finish
+/// their current request.
+pub async fn serve(
+    listener: TcpListener,
+    config: IngressConfig,
+    service: Arc<Service>,
+    shutdown: watch::Receiver<bool>,
+) {
+    match PlainListener::from_tcp(listener, config) {
+        Ok(plain) => plain.serve(service, shutdown).await,
+        Err(e) => tracing::error!(error = %e, "cannot serve on this listener"),
+    }
 }
