@@ -489,14 +489,7 @@ mod tests {
         let a = Identity::load_or_create(&first.0, &store).unwrap();
         let err = Identity::load_or_create(&second.0, &store).unwrap_err().to_string();
         assert!(err.contains("copy ca.pem, ca.key"), "{err}");
-        for f in [
-            "ca.pem",
-            "ca.key",
-            "signing.key",
-            "signing.pub",
-            "admin.token",
-            "join.token",
-        ] {
+        for f in IDENTITY_FILES {
             std::fs::copy(first.0.join(f), copy.0.join(f)).unwrap();
         }
         let b = Identity::load_or_create(&copy.0, &store).unwrap();

@@ -3,14 +3,13 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-
-use foldhash::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use foldhash::HashMap;
 use futures::channel::oneshot;
 use futures::stream::FuturesUnordered;
 use futures::{Future, StreamExt};

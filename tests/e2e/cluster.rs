@@ -372,14 +372,7 @@ fn replicas_sharing_a_postgres_store_serve_one_cluster() {
     );
 
     std::fs::create_dir_all(&data_b).unwrap();
-    for f in [
-        "ca.pem",
-        "ca.key",
-        "signing.key",
-        "signing.pub",
-        "admin.token",
-        "join.token",
-    ] {
+    for f in outpost_control_plane::identity::IDENTITY_FILES {
         std::fs::copy(data_a.join(f), data_b.join(f)).unwrap();
     }
     let b = ControlPlane::start_with(&data_b, None, &store);

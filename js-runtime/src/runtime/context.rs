@@ -14,8 +14,9 @@
 //! still carrying its id may not start timers or subrequests: a finished
 //! request leaves nothing running in the isolate.
 
-use foldhash::HashMap;
 use std::time::{Duration, Instant};
+
+use foldhash::HashMap;
 
 use super::{Runtime, State};
 

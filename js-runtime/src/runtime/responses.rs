@@ -4,7 +4,6 @@
 //! to how many requests are open.
 
 use foldhash::HashMap;
-
 use futures::channel::{mpsc, oneshot};
 
 use bytes::Bytes;

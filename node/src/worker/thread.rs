@@ -5,14 +5,13 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-
-use foldhash::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use foldhash::{HashMap, HashSet};
 use futures::channel::oneshot;
 use outpost_js::{Bundle, HttpRequest, HttpResponse, Limit, Runtime, RuntimeOptions};
 use tokio::sync::mpsc;

@@ -179,3 +179,31 @@ fn a_fetched_response_can_be_returned_as_is() {
     assert_eq!(status, 201);
     assert!(text.starts_with('{') && text.contains(r#""body":"b""#), "{text}");
 }
+
+#[test]
+fn a_dispatched_requests_headers_split_lazily_in_arrival_order() {
+    // The header list crosses into V8 as one `name:value` block; values
+    // holding ':' and empty values survive the split, for the request and
+    // for its clone, whose headers are read before the original's.
+    let code = r#"export default { fetch(req) {
+        const c = req.clone();
+        return Response.json({ clone: [...c.headers], orig: [...req.headers], host: req.headers.get("host") });
+    } };"#;
+    let request = HttpRequest {
+        method: "GET".into(),
+        url: "http://t.test/".into(),
+        headers: vec![
+            ("host".into(), "t.test:8787".into()),
+            ("x-colons".into(), "a:b::c".into()),
+            ("x-empty".into(), String::new()),
+        ],
+        body: Body::Empty,
+    };
+    let (status, text) = run(code, request);
+    assert_eq!(status, 200, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let expected = serde_json::json!([["host", "t.test:8787"], ["x-colons", "a:b::c"], ["x-empty", ""]]);
+    assert_eq!(v["orig"], expected);
+    assert_eq!(v["clone"], expected);
+    assert_eq!(v["host"], "t.test:8787");
+}
