@@ -22,10 +22,7 @@ fn request() -> HttpRequest {
     HttpRequest {
         method: "GET".into(),
         url: "http://hello.localhost/".into(),
-        headers: vec![
-            ("host".into(), "hello.localhost".into()),
-            ("accept".into(), "*/*".into()),
-        ],
+        headers: [("host", "hello.localhost"), ("accept", "*/*")].into(),
         body: Body::Empty,
     }
 }

@@ -67,9 +67,155 @@ pub struct HttpRequest {
     /// The absolute URL, e.g. `http://hello.localhost:8787/path?q`.
     pub url: String,
     /// Header names and values, in arrival order.
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderList,
     /// The body.
     pub body: Body,
+}
+
+/// A request's header list, in order, held as one string of `name:value`
+/// lines. That string crosses into V8 as it is, and JS splits it only when
+/// a handler reads the headers, so a request costs one allocation for all
+/// its headers.
+///
+/// A name holds no `:`, and neither holds a line break: [`HeaderList::push`]
+/// turns any into spaces, so one entry can never read as two.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HeaderList {
+    block: String,
+}
+
+impl HeaderList {
+    /// An empty list with room for `bytes` bytes of names and values.
+    pub fn with_capacity(bytes: usize) -> Self {
+        HeaderList {
+            block: String::with_capacity(bytes),
+        }
+    }
+
+    /// Appends one header.
+    pub fn push(&mut self, name: &str, value: &str) {
+        let name = clean(name, |b| matches!(b, b':' | b'\r' | b'\n'));
+        let value = clean(value, |b| matches!(b, b'\r' | b'\n'));
+        self.push_clean(&name, &value);
+    }
+
+    /// Appends a name and value that hold no line break and, in the name,
+    /// no `:` (the caller knows).
+    fn push_clean(&mut self, name: &str, value: &str) {
+        if !self.block.is_empty() {
+            self.block.push('\n');
+        }
+        self.block.push_str(name);
+        self.block.push(':');
+        self.block.push_str(value);
+    }
+
+    /// The headers, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let lines = (!self.block.is_empty()).then(|| self.block.split('\n'));
+        lines
+            .into_iter()
+            .flatten()
+            .map(|line| line.split_once(':').unwrap_or((line, "")))
+    }
+
+    /// How many headers there are.
+    pub fn len(&self) -> usize {
+        if self.block.is_empty() {
+            0
+        } else {
+            self.block.bytes().filter(|&b| b == b'\n').count() + 1
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.block.is_empty()
+    }
+
+    /// The first value of `name` (compared ASCII case-insensitively).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// Keeps only the headers for which `keep(name, value)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
+        let mut kept = HeaderList::with_capacity(self.block.len());
+        for (k, v) in self.iter().filter(|(k, v)| keep(k, v)) {
+            kept.push(k, v);
+        }
+        *self = kept;
+    }
+
+    /// The `name:value` lines, joined by `\n`.
+    pub fn as_block(&self) -> &str {
+        &self.block
+    }
+}
+
+/// `s` with every byte `bad` picks (all ASCII) replaced by a space; `s`
+/// itself, uncopied, in the common case of none.
+fn clean(s: &str, bad: impl Fn(u8) -> bool + Copy) -> std::borrow::Cow<'_, str> {
+    if s.bytes().any(bad) {
+        s.chars()
+            .map(|c| if c.is_ascii() && bad(c as u8) { ' ' } else { c })
+            .collect()
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+impl From<&http::HeaderMap> for HeaderList {
+    /// The headers of a request off the wire. Their names are tokens and
+    /// their values hold no line breaks (`http` checks both), so they go in
+    /// as they are; values that are not UTF-8 read with U+FFFD.
+    fn from(map: &http::HeaderMap) -> Self {
+        let mut block = Vec::with_capacity(map.len() * 48);
+        for (k, v) in map {
+            if !block.is_empty() {
+                block.push(b'\n');
+            }
+            block.extend_from_slice(k.as_str().as_bytes());
+            block.push(b':');
+            let v = v.as_bytes();
+            if v.is_ascii() {
+                block.extend_from_slice(v);
+            } else {
+                block.extend_from_slice(String::from_utf8_lossy(v).as_bytes());
+            }
+        }
+        // Names are ASCII; values are ASCII or decoded to UTF-8 above.
+        let block = String::from_utf8(block).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        HeaderList { block }
+    }
+}
+
+impl std::fmt::Debug for HeaderList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for HeaderList {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut list = HeaderList::default();
+        for (k, v) in iter {
+            list.push(k.as_ref(), v.as_ref());
+        }
+        list
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> From<Vec<(K, V)>> for HeaderList {
+    fn from(pairs: Vec<(K, V)>) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>, const N: usize> From<[(K, V); N]> for HeaderList {
+    fn from(pairs: [(K, V); N]) -> Self {
+        pairs.into_iter().collect()
+    }
 }
 
 /// An HTTP response produced by a handler, or received by outbound `fetch()`.
@@ -191,5 +337,68 @@ impl Host for StdHost {
         Box::pin(async move {
             let _ = rx.await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeaderList;
+
+    #[test]
+    fn a_header_list_keeps_order_colons_in_values_and_empty_values() {
+        let mut list = HeaderList::default();
+        assert!(list.is_empty());
+        assert_eq!(list.iter().count(), 0);
+        list.push("host", "a.test:8787");
+        list.push("x-empty", "");
+        list.push("x-colons", "a:b::c");
+        assert_eq!(list.len(), 3);
+        assert_eq!(
+            list.iter().collect::<Vec<_>>(),
+            [("host", "a.test:8787"), ("x-empty", ""), ("x-colons", "a:b::c")]
+        );
+        assert_eq!(list.as_block(), "host:a.test:8787\nx-empty:\nx-colons:a:b::c");
+        assert_eq!(list.get("X-Colons"), Some("a:b::c"));
+        assert_eq!(list.get("absent"), None);
+    }
+
+    #[test]
+    fn a_header_map_off_the_wire_converts_in_order_with_non_utf8_values_replaced() {
+        let mut map = http::HeaderMap::new();
+        map.append("host", http::HeaderValue::from_static("a.test"));
+        map.append("x-latin1", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        map.append("x-two", http::HeaderValue::from_static("1"));
+        map.append("x-two", http::HeaderValue::from_static("2"));
+        let list = HeaderList::from(&map);
+        assert_eq!(
+            list.iter().collect::<Vec<_>>(),
+            [
+                ("host", "a.test"),
+                ("x-latin1", "caf\u{fffd}"),
+                ("x-two", "1"),
+                ("x-two", "2")
+            ]
+        );
+    }
+
+    #[test]
+    fn line_breaks_and_colons_in_names_cannot_forge_an_entry() {
+        let mut list = HeaderList::default();
+        list.push("x-a", "1\r\nx-forged:2");
+        list.push("x:b", "3");
+        assert_eq!(
+            list.iter().collect::<Vec<_>>(),
+            [("x-a", "1  x-forged:2"), ("x b", "3")]
+        );
+    }
+
+    #[test]
+    fn retain_keeps_the_rest_in_order() {
+        let mut list = HeaderList::from([("a", "1"), ("content-type", "x"), ("b", "2"), ("Content-Length", "3")]);
+        list.retain(|k, _| !k.to_ascii_lowercase().starts_with("content-"));
+        assert_eq!(list.iter().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
+        list.retain(|_, _| false);
+        assert!(list.is_empty());
+        assert_eq!(list.len(), 0);
     }
 }

@@ -26,7 +26,8 @@ mod snapshot;
 pub use bundle::{Bundle, ModuleKind, ModuleSource};
 pub use error::{JsError, LoadError};
 pub use host::{
-    Body, BodyStream, FetchError, FetchResult, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel, StdHost,
+    Body, BodyStream, FetchError, FetchResult, HeaderList, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel,
+    StdHost,
 };
 pub use limits::Limit;
 pub use platform::init;

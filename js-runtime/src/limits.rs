@@ -394,13 +394,13 @@ mod tests {
     use std::rc::Rc;
     use std::time::{Duration, Instant};
 
-    use crate::{Body, Bundle, FullResponse, HttpRequest, Runtime, RuntimeOptions, StdHost};
+    use crate::{Body, Bundle, FullResponse, HeaderList, HttpRequest, Runtime, RuntimeOptions, StdHost};
 
     fn get() -> HttpRequest {
         HttpRequest {
             method: "GET".into(),
             url: "http://limits.test/".into(),
-            headers: vec![],
+            headers: HeaderList::default(),
             body: Body::Empty,
         }
     }

@@ -87,7 +87,7 @@ impl Default for RuntimeOptions {
 }
 
 /// What one open request has used.
-struct Usage {
+pub(super) struct Usage {
     /// When it was dispatched.
     started: Instant,
     /// `Runtime::cpu_total` when it arrived: every slice that runs while a
@@ -244,7 +244,7 @@ pub struct Runtime {
     wall_limit: Duration,
     /// Requests whose response head has not gone yet, oldest first, keyed
     /// by `id_epoch << 32 | id`.
-    usage: BTreeMap<u64, Usage>,
+    usage: metering::OpenRequests,
     /// How many times request ids have wrapped.
     id_epoch: u64,
     /// CPU time of all JS that ran on the isolate; a request has used what
@@ -257,8 +257,6 @@ pub struct Runtime {
     expired: Vec<u32>,
     /// The limit that stopped the isolate; no JS runs on it again.
     poisoned: Option<Limit>,
-    /// Scratch space for a request's header block.
-    header_block: String,
 }
 
 impl Runtime {
@@ -364,13 +362,12 @@ impl Runtime {
             meter,
             cpu_limit: nonzero_or(options.cpu_limit, RuntimeOptions::DEFAULT_CPU_LIMIT),
             wall_limit: nonzero_or(options.wall_limit, RuntimeOptions::DEFAULT_WALL_LIMIT),
-            usage: BTreeMap::new(),
+            usage: metering::OpenRequests::default(),
             id_epoch: 0,
             cpu_total: Duration::ZERO,
             next_wall: None,
             expired: Vec::new(),
             poisoned: None,
-            header_block: String::new(),
         };
         runtime.report_unhandled();
         Ok(runtime)
@@ -397,7 +394,7 @@ impl Runtime {
             st.responses.open(id, tx);
             id
         };
-        self.usage.insert(
+        self.usage.push(
             self.usage_key(id),
             Usage {
                 started: Instant::now(),
@@ -422,17 +419,7 @@ impl Runtime {
             let url_v = crate::ops::js_string(scope, &url).into();
             // One string for the whole list, which JS splits only if the
             // handler reads the headers (see `headerFlat` in 21_request.js).
-            let block = &mut self.header_block;
-            block.clear();
-            for (k, v) in &headers {
-                if !block.is_empty() {
-                    block.push('\n');
-                }
-                block.push_str(k);
-                block.push(':');
-                block.push_str(v);
-            }
-            let headers_v = crate::ops::js_string(scope, block).into();
+            let headers_v = crate::ops::js_string(scope, headers.as_block()).into();
             let body_v: v8::Local<v8::Value> = match body {
                 Body::Empty => v8::null(scope).into(),
                 Body::Full(bytes) => crate::ops::uint8_array(scope, bytes.to_vec()).into(),

@@ -80,7 +80,7 @@ pub fn run_spec(main: &str) -> Result<(), Failed> {
     let req = HttpRequest {
         method: "GET".into(),
         url: "http://spec.test/".into(),
-        headers: vec![("host".into(), "spec.test".into())],
+        headers: [("host", "spec.test")].into(),
         body: Body::Empty,
     };
     let resp = rt.call(req);

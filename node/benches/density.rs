@@ -47,7 +47,7 @@ fn request(name: &str) -> HttpRequest {
     HttpRequest {
         method: "GET".into(),
         url: format!("http://{name}.localhost/"),
-        headers: vec![("host".into(), format!("{name}.localhost"))],
+        headers: [("host", format!("{name}.localhost"))].into(),
         body: Body::Empty,
     }
 }

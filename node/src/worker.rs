@@ -665,7 +665,7 @@ mod tests {
         HttpRequest {
             method: "GET".into(),
             url: "http://t.localhost/".into(),
-            headers: vec![],
+            headers: outpost_js::HeaderList::default(),
             body: Body::Empty,
         }
     }

@@ -138,8 +138,9 @@ impl State {
         let host = self.host.clone();
         let mut now = None;
         let mut clock = || *now.get_or_insert_with(|| host.now());
+        // `settled` collects every context to end, and keeps its room.
         let mut ended = std::mem::take(&mut self.contexts.settled);
-        for id in self.responses.take_ended() {
+        for id in self.responses.drain_ended() {
             let Some(ctx) = self.contexts.map.get_mut(&id) else {
                 continue;
             };
@@ -167,7 +168,7 @@ impl State {
             });
         }
         let mut timers = Vec::new();
-        for id in ended {
+        for id in ended.drain(..) {
             if let Some(ctx) = self.contexts.map.remove(&id) {
                 for t in ctx.timers {
                     self.timer_owner.remove(&t);
@@ -178,6 +179,7 @@ impl State {
                 }
             }
         }
+        self.contexts.settled = ended;
         timers
     }
 }
@@ -227,8 +229,8 @@ mod tests {
     use futures::channel::oneshot;
 
     use crate::{
-        Body, Bundle, FetchError, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel, Runtime, RuntimeOptions,
-        StdHost,
+        Body, Bundle, FetchError, HeaderList, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel, Runtime,
+        RuntimeOptions, StdHost,
     };
 
     /// Answers every outbound fetch with `200 sub`, after a short sleep.
@@ -266,7 +268,7 @@ mod tests {
         HttpRequest {
             method: "GET".into(),
             url: format!("http://context.test{path}"),
-            headers: vec![],
+            headers: HeaderList::default(),
             body: Body::Empty,
         }
     }

@@ -1,9 +1,10 @@
 //! How a runtime meters its JS against the request limits, and what it
 //! does when one is exceeded (see `crate::limits` for the watchdog).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{ResponseSlot, Runtime};
+use super::{ResponseSlot, Runtime, Usage};
 use crate::host::{HttpResponse, LogLevel};
 use crate::limits::Limit;
 
@@ -39,8 +40,8 @@ impl Runtime {
     /// oldest, since every slice counts for every open request.
     fn most_cpu_used(&self) -> Duration {
         self.usage
-            .first_key_value()
-            .map_or(Duration::ZERO, |(_, u)| self.cpu_total.saturating_sub(u.cpu_base))
+            .first()
+            .map_or(Duration::ZERO, |u| self.cpu_total.saturating_sub(u.cpu_base))
     }
 
     /// JS has returned: charges its CPU time to every open request and
@@ -62,14 +63,15 @@ impl Runtime {
     /// limits cover a request until then), and tells the watchdog the next
     /// wall-clock deadline.
     pub(super) fn forget_closed_requests(&mut self) {
-        for id in self.state.borrow_mut().responses.take_answered() {
+        let epoch = self.id_epoch;
+        for id in self.state.borrow_mut().responses.drain_answered() {
             // From this epoch, or from the last one when ids just wrapped.
-            if self.usage.remove(&self.usage_key(id)).is_none() && self.id_epoch > 0 {
-                self.usage.remove(&((self.id_epoch - 1) << 32 | u64::from(id)));
+            if self.usage.remove(epoch << 32 | u64::from(id)).is_none() && epoch > 0 {
+                self.usage.remove((epoch - 1) << 32 | u64::from(id));
             }
         }
         // Requests arrive in order, so the oldest has the earliest deadline.
-        let next = self.usage.first_key_value().map(|(_, u)| u.started + self.wall_limit);
+        let next = self.usage.first().map(|u| u.started + self.wall_limit);
         if next != self.next_wall {
             self.next_wall = next;
             self.meter.set_wall_deadline(next);
@@ -87,7 +89,7 @@ impl Runtime {
             .usage
             .iter()
             .take_while(|(_, u)| u.started + self.wall_limit <= now)
-            .map(|(key, _)| *key as u32)
+            .map(|(key, _)| key as u32)
             .collect();
         for &id in &expired {
             let slot = self.state.borrow_mut().responses.take(id);
@@ -153,5 +155,50 @@ fn answer_limit(slot: Option<ResponseSlot>, limit: Limit) {
             let _ = tx.try_send(Err(limit.response_body().to_string()));
         }
         None => {}
+    }
+}
+
+/// The requests whose response head has not gone yet, with what each has
+/// used, oldest first, keyed by `id_epoch << 32 | id`. Requests arrive in
+/// key order and mostly leave in it, so a ring buffer holds them: no
+/// allocation per request once it has grown, and the oldest (the first to
+/// run out of time or CPU) at the front.
+#[derive(Default)]
+pub(super) struct OpenRequests {
+    queue: VecDeque<(u64, Usage)>,
+}
+
+impl OpenRequests {
+    /// Adds the newest request; `key` is above every key held.
+    pub(super) fn push(&mut self, key: u64, usage: Usage) {
+        debug_assert!(self.queue.back().is_none_or(|(last, _)| *last < key));
+        self.queue.push_back((key, usage));
+    }
+
+    /// Removes request `key`.
+    pub(super) fn remove(&mut self, key: u64) -> Option<Usage> {
+        if self.queue.front().is_some_and(|(k, _)| *k == key) {
+            return self.queue.pop_front().map(|(_, u)| u);
+        }
+        let at = self.queue.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        self.queue.remove(at).map(|(_, u)| u)
+    }
+
+    /// The oldest request's usage.
+    pub(super) fn first(&self) -> Option<&Usage> {
+        self.queue.front().map(|(_, u)| u)
+    }
+
+    /// Oldest first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u64, &Usage)> {
+        self.queue.iter().map(|(k, u)| (*k, u))
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.queue.clear();
     }
 }

@@ -98,18 +98,19 @@ impl Responses {
         self.slots.is_empty()
     }
 
-    /// The requests whose head went since the last call.
-    pub(crate) fn take_answered(&mut self) -> Vec<u32> {
-        std::mem::take(&mut self.answered)
+    /// The requests whose head went since the last call (the list keeps
+    /// its room for the next ones).
+    pub(crate) fn drain_answered(&mut self) -> std::vec::Drain<'_, u32> {
+        self.answered.drain(..)
     }
 
     /// The requests whose response ended since the last call.
-    pub(crate) fn take_ended(&mut self) -> Vec<u32> {
-        std::mem::take(&mut self.ended)
+    pub(crate) fn drain_ended(&mut self) -> std::vec::Drain<'_, u32> {
+        self.ended.drain(..)
     }
 
     /// Whether any request's response ended since the last
-    /// [`take_ended`](Self::take_ended).
+    /// [`drain_ended`](Self::drain_ended).
     pub(crate) fn has_ended(&self) -> bool {
         !self.ended.is_empty()
     }

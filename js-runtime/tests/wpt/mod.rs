@@ -97,7 +97,7 @@ fn run_suite(suite: &Suite) -> Result<(), Failed> {
     let request = HttpRequest {
         method: "GET".into(),
         url: "http://wpt.test/".into(),
-        headers: vec![("host".into(), "wpt.test".into())],
+        headers: [("host", "wpt.test")].into(),
         body: Body::Empty,
     };
     let response = rt.call(request)?;

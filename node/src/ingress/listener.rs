@@ -501,10 +501,14 @@ async fn serve_http<S>(
             // HTTP/1.1: the last request of the quota says so in its own
             // response, so the client does not reuse the connection.
             let last = proto != Protocol::H2 && tracker.quota_reached();
+            ctx.stats.count_request(proto);
+            // Routed and dispatched here, not in the future below: hyper
+            // reads ahead before it polls that, and the read buffer is free
+            // for reuse only once this request's head is gone.
+            let started = ctx.service.start(req, ctx.scheme);
             let ctx = ctx.clone();
             async move {
-                ctx.stats.count_request(proto);
-                let mut resp = ctx.service.handle(req, ctx.scheme).await;
+                let mut resp = started.finish().await;
                 if last {
                     resp.headers_mut()
                         .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
@@ -544,7 +548,19 @@ async fn drive<C, G>(
     tokio::pin!(conn);
     let mut drain = Drain::default();
     loop {
-        tokio::select! {
+        // What may end or wind down the connection besides the connection
+        // itself. It is polled only when one of its own wakers fired, not
+        // on each of the connection's wake-ups (one or more per request).
+        let side = WokenOnly::new(async {
+            tokio::select! {
+                _ = shutdown_signal(&mut shutdown), if !drain.stopping() => Side::Shutdown,
+                event = tracker.next_event(), if !drain.winding_down() => Side::Event(event),
+                _ = tracker.all_done(), if drain.awaits_idle() => Side::AllDone,
+                _ = sleep_until_opt(drain.grace()) => Side::GraceOver,
+                _ = sleep_until_opt(drain.deadline()) => Side::DeadlinePassed,
+            }
+        });
+        let side = tokio::select! {
             // The connection first: it is what wakes this task per request.
             biased;
             res = conn.as_mut() => {
@@ -553,40 +569,104 @@ async fn drive<C, G>(
                 }
                 return;
             }
-            _ = shutdown_signal(&mut shutdown), if !drain.stopping() => {
+            side = side => side,
+        };
+        match side {
+            Side::Shutdown => {
                 if drain.stop(config.drain_timeout()) {
                     graceful(conn.as_mut());
                 }
             }
-            event = tracker.next_event(), if !drain.winding_down() => match event {
-                ConnEvent::MaxRequests => {
-                    // The request in flight finishes (however long it
-                    // streams); HTTP/1 closes after it, HTTP/2 says GOAWAY.
-                    drain.wind_down();
-                    graceful(conn.as_mut());
-                }
-                ConnEvent::Idle | ConnEvent::HeaderTimeout if proto == Protocol::H1 => {
-                    tracing::debug!(?event, "closing the connection");
-                    return;
-                }
-                ConnEvent::Idle | ConnEvent::HeaderTimeout => {
-                    tracing::debug!(?event, "closing the connection with GOAWAY");
-                    drain.wind_down();
-                    graceful(conn.as_mut());
-                }
-            },
-            _ = tracker.all_done(), if drain.awaits_idle() => drain.idle(),
-            _ = sleep_until_opt(drain.grace()) => {
+            Side::Event(ConnEvent::MaxRequests) => {
+                // The request in flight finishes (however long it streams);
+                // HTTP/1 closes after it, HTTP/2 says GOAWAY.
+                drain.wind_down();
+                graceful(conn.as_mut());
+            }
+            Side::Event(event @ (ConnEvent::Idle | ConnEvent::HeaderTimeout)) if proto == Protocol::H1 => {
+                tracing::debug!(?event, "closing the connection");
+                return;
+            }
+            Side::Event(event @ (ConnEvent::Idle | ConnEvent::HeaderTimeout)) => {
+                tracing::debug!(?event, "closing the connection with GOAWAY");
+                drain.wind_down();
+                graceful(conn.as_mut());
+            }
+            Side::AllDone => drain.idle(),
+            Side::GraceOver => {
                 if drain.grace_over(tracker.in_flight()) {
                     tracing::debug!("closing a drained connection the client kept open");
                     return;
                 }
             }
-            _ = sleep_until_opt(drain.deadline()) => {
+            Side::DeadlinePassed => {
                 tracing::debug!("drain deadline passed; closing the connection");
                 return;
             }
         }
+    }
+}
+
+/// What besides the connection itself happened to it (see [`drive`]).
+enum Side {
+    Shutdown,
+    Event(ConnEvent),
+    AllDone,
+    GraceOver,
+    DeadlinePassed,
+}
+
+/// A future that is polled only after a waker it handed out fired (and
+/// once at first). Where a task waits on several futures and one of them
+/// wakes it far more often than the rest, wrapping the rest in this spares
+/// polling them on each of the busy one's wake-ups.
+struct WokenOnly<F> {
+    inner: Pin<Box<F>>,
+    gate: Arc<Gate>,
+}
+
+/// The waker [`WokenOnly`] gives its future: it records the wake-up and
+/// passes it on to the task.
+struct Gate {
+    woken: std::sync::atomic::AtomicBool,
+    task: futures::task::AtomicWaker,
+}
+
+impl std::task::Wake for Gate {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl<F: Future> WokenOnly<F> {
+    fn new(inner: F) -> Self {
+        WokenOnly {
+            inner: Box::pin(inner),
+            gate: Arc::new(Gate {
+                woken: std::sync::atomic::AtomicBool::new(true),
+                task: futures::task::AtomicWaker::new(),
+            }),
+        }
+    }
+}
+
+impl<F: Future> Future for WokenOnly<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        // Registered before the flag is read: a wake-up in between still
+        // reaches this task.
+        self.gate.task.register(cx.waker());
+        if !self.gate.woken.swap(false, Ordering::AcqRel) {
+            return std::task::Poll::Pending;
+        }
+        let waker = std::task::Waker::from(self.gate.clone());
+        self.inner.as_mut().poll(&mut std::task::Context::from_waker(&waker))
     }
 }
 

@@ -23,10 +23,10 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
-use outpost_js::{Body, HttpRequest, HttpResponse};
+use outpost_js::{Body, HeaderList, HttpRequest, HttpResponse};
 
 use crate::router::Router;
-use crate::worker::DispatchError;
+use crate::worker::{DispatchError, InflightGuard};
 
 /// Limits applied to every request.
 #[derive(Clone, Debug)]
@@ -128,13 +128,28 @@ impl Service {
         B::Data: Send,
         B::Error: std::fmt::Display + Send,
     {
-        let started = std::time::Instant::now();
-        let resp = self.route(req, scheme).await;
-        crate::metrics::record_request(resp.status().as_u16(), started.elapsed());
-        resp
+        self.start(req, scheme).finish().await
     }
 
-    async fn route<B>(&self, req: http::Request<B>, scheme: &str) -> http::Response<ResponseBody>
+    /// The part of [`Service::handle`] that needs no waiting: routes the
+    /// request and hands it to the isolate, or answers it on the spot.
+    /// The request's head is dropped before this returns. A server may call
+    /// this from its service's `call`, so that the connection's read buffer,
+    /// which the head's header values borrow, is free again before the
+    /// connection next reads: hyper then reuses that buffer instead of
+    /// allocating a new one for every request.
+    pub fn start<B>(&self, req: http::Request<B>, scheme: &str) -> Started
+    where
+        B: hyper::body::Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: std::fmt::Display + Send,
+    {
+        let started = std::time::Instant::now();
+        let state = self.route(req, scheme);
+        Started { started, state }
+    }
+
+    fn route<B>(&self, req: http::Request<B>, scheme: &str) -> StartedState
     where
         B: hyper::body::Body + Send + Unpin + 'static,
         B::Data: Send,
@@ -145,12 +160,12 @@ impl Service {
             Some(h) => std::borrow::Cow::Borrowed(h),
             None => match uri.authority() {
                 Some(a) => std::borrow::Cow::Owned(a.to_string()),
-                None => return plain(400, "missing Host header\n"),
+                None => return StartedState::Answered(plain(400, "missing Host header\n")),
             },
         };
         let Some(target) = self.router.resolve(&host, uri.path()) else {
             crate::metrics::record_rejected("no_route");
-            return plain(404, "no deployment serves this host\n");
+            return StartedState::Answered(plain(404, "no deployment serves this host\n"));
         };
         let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
@@ -159,13 +174,7 @@ impl Service {
         }
         drop(host);
         let method = req.method().as_str().to_string();
-        let mut headers = Vec::with_capacity(req.headers().len());
-        for (k, v) in req.headers() {
-            headers.push((
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            ));
-        }
+        let headers = HeaderList::from(req.headers());
         let declared = req
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -177,7 +186,7 @@ impl Service {
             .min(self.limits.max_request_body as u64);
         if declared.is_some_and(|n| n > max_body) {
             crate::metrics::record_rejected("too_large");
-            return plain(413, "request body too large\n");
+            return StartedState::Answered(plain(413, "request body too large\n"));
         }
         let body = req.into_body();
         let body = if body.is_end_stream() {
@@ -191,27 +200,64 @@ impl Service {
             headers,
             body,
         };
-        let (rx, inflight) = match target.worker.dispatch(&target.deployment, request) {
-            Ok(dispatched) => dispatched,
+        match target.worker.dispatch(&target.deployment, request) {
+            Ok((reply, inflight)) => StartedState::Dispatched {
+                reply,
+                inflight,
+                response_limit: target.limits.response_body_bytes,
+            },
             Err(DispatchError::Busy) => {
                 crate::metrics::record_rejected("busy");
                 let mut resp = plain(503, "the node is saturated; retry shortly\n");
                 resp.headers_mut()
                     .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-                return resp;
+                StartedState::Answered(resp)
             }
             Err(e @ (DispatchError::NotLoaded | DispatchError::Gone)) => {
                 crate::metrics::record_rejected("unavailable");
                 tracing::warn!(deployment = %target.deployment, error = %e, "request not dispatched");
-                return plain(503, "the deployment is not available on this node\n");
+                StartedState::Answered(plain(503, "the deployment is not available on this node\n"))
+            }
+        }
+    }
+}
+
+/// A request [`Service::start`] has routed: answered already, or waiting for
+/// its isolate's answer.
+pub struct Started {
+    started: std::time::Instant,
+    state: StartedState,
+}
+
+enum StartedState {
+    Answered(http::Response<ResponseBody>),
+    Dispatched {
+        reply: futures::channel::oneshot::Receiver<HttpResponse>,
+        inflight: InflightGuard,
+        response_limit: u64,
+    },
+}
+
+impl Started {
+    /// The response: the isolate's, or the one given on the spot.
+    pub async fn finish(self) -> http::Response<ResponseBody> {
+        let resp = match self.state {
+            StartedState::Answered(resp) => resp,
+            StartedState::Dispatched {
+                reply,
+                inflight,
+                response_limit,
+            } => {
+                let resp = reply.await;
+                drop(inflight);
+                match resp {
+                    Ok(resp) => to_hyper_limited(resp, response_limit),
+                    Err(_) => plain(500, "Internal Server Error\n"),
+                }
             }
         };
-        let resp = rx.await;
-        drop(inflight);
-        match resp {
-            Ok(resp) => to_hyper_limited(resp, target.limits.response_body_bytes),
-            Err(_) => plain(500, "Internal Server Error\n"),
-        }
+        crate::metrics::record_request(resp.status().as_u16(), self.started.elapsed());
+        resp
     }
 }
 

@@ -40,7 +40,7 @@ use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{ResolveError, TokioResolver};
 use http::header::{HOST, HeaderName, HeaderValue, LOCATION};
 use ipnet::IpNet;
-use outpost_js::{Body, HttpRequest, HttpResponse};
+use outpost_js::{Body, HeaderList, HttpRequest, HttpResponse};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -426,10 +426,10 @@ impl Client {
                                 method = "GET".into();
                                 body = Replay::None;
                                 headers
-                                    .retain(|(k, _)| !redirect::BODY_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)));
+                                    .retain(|k, _| !redirect::BODY_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)));
                             }
                             if redirect::origin(&uri) != redirect::origin(&next) {
-                                headers.retain(|(k, _)| {
+                                headers.retain(|k, _| {
                                     !redirect::CROSS_ORIGIN_DROPPED.iter().any(|h| k.eq_ignore_ascii_case(h))
                                 });
                             }
@@ -452,7 +452,7 @@ impl Client {
         origin: &Origin,
         uri: &http::Uri,
         method: &str,
-        headers: &[(String, String)],
+        headers: &HeaderList,
         body: OutBody,
         streamed: bool,
     ) -> Result<(http::Response<hyper::body::Incoming>, Sender), OutboundError> {
@@ -547,7 +547,7 @@ const NOT_FORWARDED: &[&str] = &[
 fn build_request(
     method: &str,
     uri: &http::Uri,
-    headers: &[(String, String)],
+    headers: &HeaderList,
     body: OutBody,
     streamed: bool,
 ) -> Result<http::Request<OutBody>, OutboundError> {
@@ -557,7 +557,7 @@ fn build_request(
     *request.method_mut() = method;
     *request.uri_mut() = uri.clone();
     let map = request.headers_mut();
-    for (name, value) in headers {
+    for (name, value) in headers.iter() {
         let name =
             HeaderName::from_bytes(name.as_bytes()).map_err(|_| OutboundError::Header(format!("name {name:?}")))?;
         if NOT_FORWARDED.contains(&name.as_str()) {

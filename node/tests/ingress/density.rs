@@ -248,7 +248,7 @@ async fn dispatch(pool: &WorkerHandle, deployment: &str) -> (u16, String) {
     let request = HttpRequest {
         method: "GET".into(),
         url: format!("http://{deployment}.localhost/"),
-        headers: vec![],
+        headers: outpost_js::HeaderList::default(),
         body: Body::Empty,
     };
     let (rx, _guard) = pool.dispatch(deployment, request).expect("dispatched");

@@ -164,12 +164,12 @@ function respondOrThrow(id, response, request) {
   const headers = fetchInternals.responseHeaderList(response);
   const body = fetchInternals.responseBodyForNative(response);
   if (body !== null && typeof body === "object" && !ArrayBuffer.isView(body)) {
-    ops.op_respond(id, status, headers, true);
+    ops.op_respond(id, status, true, ...headers);
     inflight.set(id, request);
     pump(id, body);
   } else {
     inflight.delete(id);
-    ops.op_respond(id, status, headers, body);
+    ops.op_respond(id, status, body, ...headers);
   }
 }
 

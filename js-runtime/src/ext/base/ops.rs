@@ -104,8 +104,11 @@ pub(crate) fn op_wait_until(
     crate::ops::state(scope).borrow_mut().wait_until(id, delta);
 }
 
-/// `op_respond(id, status, headersFlat, body)`: body is null, a string, bytes,
-/// or `true` for a body that follows through `op_response_chunk`.
+/// `op_respond(id, status, body, name1, value1, name2, value2, …)`: body is
+/// null, a string, bytes, or `true` for a body that follows through
+/// `op_response_chunk`. The headers come as arguments (JS spreads its flat
+/// list), which read straight off the call, where elements of an array
+/// would each take a property lookup.
 pub(crate) fn op_respond(
     scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
@@ -113,8 +116,13 @@ pub(crate) fn op_respond(
 ) {
     let id = args.get(0).uint32_value(scope).unwrap_or(0);
     let status = args.get(1).uint32_value(scope).unwrap_or(200) as u16;
-    let headers = headers_from_flat(scope, args.get(2));
-    let body_v = args.get(3);
+    let body_v = args.get(2);
+    let pairs = (args.length().max(3) - 3) / 2;
+    let mut headers = Vec::with_capacity(pairs as usize);
+    for i in 0..pairs {
+        let (k, v) = (args.get(3 + 2 * i), args.get(4 + 2 * i));
+        headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
+    }
     let state = crate::ops::state(scope);
     let Some(tx) = state.borrow_mut().responses.take_head(id) else {
         return;
@@ -359,7 +367,7 @@ pub(crate) fn op_fetch(
         HttpRequest {
             method,
             url,
-            headers,
+            headers: headers.into(),
             body,
         },
         &redirect,

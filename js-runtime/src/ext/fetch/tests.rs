@@ -9,7 +9,8 @@ use bytes::Bytes;
 use futures::channel::mpsc;
 
 use crate::{
-    Body, Bundle, FetchError, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel, Runtime, RuntimeOptions, StdHost,
+    Body, Bundle, FetchError, HeaderList, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel, Runtime,
+    RuntimeOptions, StdHost,
 };
 
 /// A host whose outbound fetch echoes the request as JSON, streamed in two chunks.
@@ -36,7 +37,7 @@ impl Host for EchoHost {
             let echo = serde_json::json!({
                 "method": request.method,
                 "url": request.url,
-                "headers": request.headers,
+                "headers": request.headers.iter().collect::<Vec<_>>(),
                 "body": body,
             })
             .to_string();
@@ -72,10 +73,7 @@ fn post(body: Body, content_type: &str) -> HttpRequest {
     HttpRequest {
         method: "POST".into(),
         url: "http://t.test/path?q=1".into(),
-        headers: vec![
-            ("Content-Type".into(), content_type.into()),
-            ("X-Extra".into(), "1".into()),
-        ],
+        headers: [("Content-Type", content_type), ("X-Extra", "1")].into(),
         body,
     }
 }
@@ -143,7 +141,7 @@ fn outbound_fetch_sends_method_headers_and_body() {
     let request = HttpRequest {
         method: "GET".into(),
         url: "http://t.test/".into(),
-        headers: vec![],
+        headers: HeaderList::default(),
         body: Body::Empty,
     };
     let (status, text) = run(code, request);
@@ -172,7 +170,7 @@ fn a_fetched_response_can_be_returned_as_is() {
     let request = HttpRequest {
         method: "GET".into(),
         url: "http://t.test/".into(),
-        headers: vec![],
+        headers: HeaderList::default(),
         body: Body::Empty,
     };
     let (status, text) = run(code, request);
@@ -192,11 +190,7 @@ fn a_dispatched_requests_headers_split_lazily_in_arrival_order() {
     let request = HttpRequest {
         method: "GET".into(),
         url: "http://t.test/".into(),
-        headers: vec![
-            ("host".into(), "t.test:8787".into()),
-            ("x-colons".into(), "a:b::c".into()),
-            ("x-empty".into(), String::new()),
-        ],
+        headers: [("host", "t.test:8787"), ("x-colons", "a:b::c"), ("x-empty", "")].into(),
         body: Body::Empty,
     };
     let (status, text) = run(code, request);
