@@ -680,7 +680,68 @@ pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::task::{Context, Poll, Wake, Waker};
+
     use super::*;
+
+    /// A future that counts its polls and is ready once `ready` is set;
+    /// it keeps the last waker it was given.
+    struct Probe {
+        polls: Arc<AtomicUsize>,
+        ready: Arc<AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl Future for Probe {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            if self.ready.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn a_woken_only_future_is_polled_first_and_then_only_after_its_own_wake_up() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let ready = Arc::new(AtomicBool::new(false));
+        let inner_waker = Arc::new(Mutex::new(None));
+        let mut fut = std::pin::pin!(WokenOnly::new(Probe {
+            polls: polls.clone(),
+            ready: ready.clone(),
+            waker: inner_waker.clone(),
+        }));
+        let task_wakes = Arc::new(AtomicUsize::new(0));
+        struct CountWake(Arc<AtomicUsize>);
+        impl Wake for CountWake {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let task = Waker::from(Arc::new(CountWake(task_wakes.clone())));
+        let mut cx = Context::from_waker(&task);
+
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(polls.load(Ordering::SeqCst), 1, "polled the first time");
+        // The task wakes for something else: the inner future is left alone.
+        for _ in 0..3 {
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
+        // Its own waker fires: the task is woken, and the next poll reaches it.
+        ready.store(true, Ordering::SeqCst);
+        inner_waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(task_wakes.load(Ordering::SeqCst), 1);
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(polls.load(Ordering::SeqCst), 2);
+    }
 
     #[tokio::test]
     async fn sniffs_h1_and_h2() {
