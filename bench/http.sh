@@ -6,7 +6,8 @@
 #
 # Prints Markdown on stdout (bench/run.sh appends it to bench/RESULTS.md);
 # progress goes to stderr. Installs what it needs: wrk (apt-get) and the
-# peers, pinned below, from the npm registry into bench/.cache/ (gitignored).
+# peers, pinned below, from the npm registry into bench/.cache/ (gitignored);
+# builds the constant-rate loader, `constload` (bench/loadgen), with cargo.
 # A peer that cannot be installed or started is reported in the output and
 # the run goes on with the others.
 #
@@ -14,6 +15,7 @@
 #   BENCH_CONNECTIONS=32  BENCH_DURATION=10 (s)  BENCH_WARMUP=2 (s)
 #   BENCH_SERVERS="outpost workerd deno bun"
 #   OUTPOST_BIN=path      use this binary instead of `make build`'s
+#   CONSTLOAD_BIN=path    use this constant-rate loader instead of building it
 #   BENCH_NICE=-10        nice level of servers and load (root only; 0: none)
 #   BENCH_PERF=1          also profile Outpost under the hello load
 #                         (perf record, top 15 symbols in the output)
@@ -106,6 +108,25 @@ if [[ " $SERVERS " == *" outpost "* ]]; then
   fi
 fi
 
+# The constant-rate loader (Rust, bench/loadgen): built here so that
+# bench/http.sh run on its own has it too; cargo makes this a no-op when it is
+# up to date.
+CONSTLOAD=
+if [ -n "${CONSTLOAD_BIN:-}" ]; then
+  CONSTLOAD=$CONSTLOAD_BIN
+else
+  log "building the constant-rate loader (cargo build --release -p outpost-loadgen)"
+  if "${CARGO:-cargo}" build --release -p outpost-loadgen >&2; then
+    CONSTLOAD=./target/release/constload
+  else
+    note "\`cargo build --release -p outpost-loadgen\` failed, so the constant-rate runs were skipped."
+  fi
+fi
+if [ -n "$CONSTLOAD" ] && [ ! -x "$CONSTLOAD" ]; then
+  note "$CONSTLOAD is not an executable, so the constant-rate runs were skipped."
+  CONSTLOAD=
+fi
+
 # install_peer NAME PKG VERSION PATH-IN-PACKAGE: prints the binary's path.
 install_peer() {
   local name=$1 pkg=$2 ver=$3 rel=$4
@@ -148,7 +169,11 @@ VERSIONS=$WORK/versions.md
   [ -n "$WORKERD" ] && echo "- workerd: npm \`$WORKERD_PKG@$WORKERD_VERSION\` ($(ver_line "$WORKERD" --version))"
   [ -n "$DENO" ] && echo "- Deno: npm \`$DENO_PKG@$DENO_VERSION\` ($(ver_line "$DENO" --version))"
   [ -n "$BUN" ] && echo "- Bun: npm \`$BUN_PKG@$BUN_VERSION\` (bun $(ver_line "$BUN" --version))"
-  echo "- Load: $(ver_line wrk -v | sed 's/ Copyright.*//'); constant-rate loader: \`$PEERS/constload.py\` on $(python3 --version)"
+  if [ -n "$CONSTLOAD" ]; then
+    echo "- Load: $(ver_line wrk -v | sed 's/ Copyright.*//'); constant-rate loader: \`$CONSTLOAD\` (Rust, \`bench/loadgen\`, release build)"
+  else
+    echo "- Load: $(ver_line wrk -v | sed 's/ Copyright.*//'); constant-rate loader: not built"
+  fi
   echo "- Machine: Linux $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); load average at start: $LOADAVG_START"
 } >"$VERSIONS"
 
@@ -314,9 +339,9 @@ bench_one() {
       HALF_RATE=$(python3 -c 'import json,sys; w=json.loads(sys.argv[1]); print(int(w["requests"]/(w["duration_us"]/1e6)/2))' "$wrkjson")
       [ "${BENCH_PERF:-0}" = 1 ] && profile_outpost "$handler" "$url"
     fi
-    if [ -n "$HALF_RATE" ] && [ "$HALF_RATE" -gt 0 ]; then
+    if [ -n "$CONSTLOAD" ] && [ -n "$HALF_RATE" ] && [ "$HALF_RATE" -gt 0 ]; then
       log "$server/$handler: constant rate $HALF_RATE req/s for ${DURATION}s"
-      nice -n "$NICE" taskset -c $LOAD_CPU python3 "$PEERS/constload.py" --url "$url" --rate "$HALF_RATE" \
+      nice -n "$NICE" taskset -c $LOAD_CPU "$CONSTLOAD" --url "$url" --rate "$HALF_RATE" \
         --duration "$DURATION" --connections "$CONNS" >"$WORK/const.out" 2>&1
       local cj
       cj=$(sed -n 's/^CONSTJSON //p' "$WORK/const.out")
@@ -379,7 +404,7 @@ for h in $HANDLERS; do
 done
 
 # ------------------------------------------------------------- report ----
-export CONNS DURATION WARMUP SERVER_CPU LOAD_CPU CLK_TCK HALF_RATE PEERS NICE LOADAVG_START
+export CONNS DURATION WARMUP SERVER_CPU LOAD_CPU CLK_TCK HALF_RATE PEERS NICE LOADAVG_START CONSTLOAD
 python3 - "$RESULTS" "$NOTES" "$VERSIONS" "$PERF_MD" <<'PY'
 import json, os, sys
 
@@ -486,12 +511,16 @@ consts = {r["server"]: r["const"] for r in rows if r["handler"] == "const"}
 p(f"### Latency at a constant rate: half of Outpost's hello peak ({half or '—'} req/s)")
 p("")
 if consts:
-    p("Debian's wrk 4.1 has no `-R` and wrk2 is not packaged, so this run uses")
-    p(f"`{peers}/constload.py`, an open-loop loader: request *i* is due at *t0 + i/rate*, goes out on a")
-    p(f"free one of {conns} keep-alive connections, and its latency counts from when it was *due* (no")
-    p("coordinated omission). Same hello handler, same server process as above, right after its wrk run.")
-    p("The loader is Python: \"loader lag\" is how late it noticed requests were due; when its max is")
-    p("more than a few ms, part of that row's tail is the loader's, not the server's.")
+    p("Debian's wrk 4.1 has no `-R` and wrk2 is not packaged, so this run uses `constload`")
+    p("(`bench/loadgen`, Rust), an open-loop loader: request *i* is due at *t0 + i/rate*, goes out on a")
+    p(f"free one of {conns} keep-alive connections (or waits in a FIFO queue until one is free), and its")
+    p("latency counts from when it was *due* (no coordinated omission). It runs one thread, on epoll,")
+    p(f"on CPU {lcpu}, spinning through the last millisecond before each due time so that requests leave")
+    p("on time; a connection the server closes is replaced with a non-blocking connect. Same hello")
+    p("handler, same server process as above, right after its wrk run. \"Loader lag\" is how late the")
+    p("loader wrote a request after its due time when a connection was free (or noticed it was due,")
+    p("when none was); when its max is more than a few ms, something else had the loader's CPU and")
+    p("part of that row's tail is the loader's, not the server's.")
     p("")
     p("\"closed / retried\": connections the server closed (or ended with `Connection: close`), and")
     p("requests that were in flight on one when it closed, sent again on a new connection (latency")
@@ -516,6 +545,9 @@ if consts:
         p(f"- {line}")
     if short:
         p("")
+elif not E.get("CONSTLOAD"):
+    p("Not run (the constant-rate loader could not be built: see the problems below).")
+    p("")
 else:
     p("Not run (no Outpost hello result to take the rate from).")
     p("")
@@ -536,8 +568,8 @@ p(f"{pre}taskset -c {scpu} bench/.cache/npm/bun/node_modules/@oven/bun-linux-x64
 p(f"# load: warm-up, then the measured run (JSON echo: WRK_POST_FILE={peers}/body.json makes it a POST)")
 p(f"{pre}taskset -c {lcpu} wrk -t1 -c{conns} -d{warm}s --latency -s {peers}/wrk.lua http://127.0.0.1:PORT/")
 p(f"{pre}taskset -c {lcpu} wrk -t1 -c{conns} -d{dur}s --latency -s {peers}/wrk.lua http://127.0.0.1:PORT/")
-p(f"# constant rate, hello only")
-p(f"{pre}taskset -c {lcpu} python3 {peers}/constload.py --url http://127.0.0.1:PORT/ --rate {half or 'RATE'} --duration {dur} --connections {conns}")
+p(f"# constant rate, hello only (the loader: cargo build --release -p outpost-loadgen)")
+p(f"{pre}taskset -c {lcpu} target/release/constload --url http://127.0.0.1:PORT/ --rate {half or 'RATE'} --duration {dur} --connections {conns}")
 p("```")
 p("")
 p("### Versions")
