@@ -25,7 +25,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use outpost_js::{Body, HeaderList, HttpRequest, HttpResponse};
 
-use crate::router::Router;
+use crate::router::{Router, Target};
 use crate::worker::{DispatchError, InflightGuard};
 
 /// Limits applied to every request.
@@ -160,12 +160,12 @@ impl Service {
             Some(h) => std::borrow::Cow::Borrowed(h),
             None => match uri.authority() {
                 Some(a) => std::borrow::Cow::Owned(a.to_string()),
-                None => return StartedState::Answered(plain(400, "missing Host header\n")),
+                None => return StartedState::Now(Routed::Answered(plain(400, "missing Host header\n"))),
             },
         };
         let Some(target) = self.router.resolve(&host, uri.path()) else {
             crate::metrics::record_rejected("no_route");
-            return StartedState::Answered(plain(404, "no deployment serves this host\n"));
+            return StartedState::Now(Routed::Answered(plain(404, "no deployment serves this host\n")));
         };
         let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
@@ -186,40 +186,90 @@ impl Service {
             .min(self.limits.max_request_body as u64);
         if declared.is_some_and(|n| n > max_body) {
             crate::metrics::record_rejected("too_large");
-            return StartedState::Answered(plain(413, "request body too large\n"));
+            return StartedState::Now(Routed::Answered(plain(413, "request body too large\n")));
         }
         let body = req.into_body();
-        let body = if body.is_end_stream() {
-            Body::Empty
-        } else {
-            Body::Stream(stream_body(body, usize::try_from(max_body).unwrap_or(usize::MAX)))
-        };
-        let request = HttpRequest {
+        let mut request = HttpRequest {
             method,
             url,
             headers,
-            body,
+            body: Body::Empty,
         };
-        match target.worker.dispatch(&target.deployment, request) {
-            Ok((reply, inflight)) => StartedState::Dispatched {
-                reply,
-                inflight,
-                response_limit: target.limits.response_body_bytes,
+        if body.is_end_stream() {
+            return StartedState::Now(dispatch(&target, request));
+        }
+        match declared {
+            // A small body of known length is read whole before the handler
+            // runs: no task, channel or stream per request, where it would
+            // mostly arrive with the head anyway.
+            Some(len) if len <= BUFFERED_BODY_BYTES => StartedState::Buffering {
+                body: Box::pin(read_whole(body, len as usize)),
+                request,
+                target,
             },
-            Err(DispatchError::Busy) => {
-                crate::metrics::record_rejected("busy");
-                let mut resp = plain(503, "the node is saturated; retry shortly\n");
-                resp.headers_mut()
-                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-                StartedState::Answered(resp)
-            }
-            Err(e @ (DispatchError::NotLoaded | DispatchError::Gone)) => {
-                crate::metrics::record_rejected("unavailable");
-                tracing::warn!(deployment = %target.deployment, error = %e, "request not dispatched");
-                StartedState::Answered(plain(503, "the deployment is not available on this node\n"))
+            _ => {
+                request.body = Body::Stream(stream_body(body, usize::try_from(max_body).unwrap_or(usize::MAX)));
+                StartedState::Now(dispatch(&target, request))
             }
         }
     }
+}
+
+/// Hands `request` to `target`'s isolate.
+fn dispatch(target: &Target, request: HttpRequest) -> Routed {
+    match target.worker.dispatch(&target.deployment, request) {
+        Ok((reply, inflight)) => Routed::Dispatched {
+            reply,
+            inflight,
+            response_limit: target.limits.response_body_bytes,
+        },
+        Err(DispatchError::Busy) => {
+            crate::metrics::record_rejected("busy");
+            let mut resp = plain(503, "the node is saturated; retry shortly\n");
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            Routed::Answered(resp)
+        }
+        Err(e @ (DispatchError::NotLoaded | DispatchError::Gone)) => {
+            crate::metrics::record_rejected("unavailable");
+            tracing::warn!(deployment = %target.deployment, error = %e, "request not dispatched");
+            Routed::Answered(plain(503, "the deployment is not available on this node\n"))
+        }
+    }
+}
+
+/// Request bodies with a `Content-Length` up to this are read whole before
+/// the handler runs; longer or chunked ones stream to it as they arrive.
+pub const BUFFERED_BODY_BYTES: u64 = 64 * 1024;
+
+/// A request body being read whole.
+type WholeBody = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Bytes, String>> + Send>>;
+
+/// Reads a body of declared length `len` whole: one chunk is kept as it is,
+/// several are joined. A body longer than declared is an error.
+async fn read_whole<B>(mut body: B, len: usize) -> Result<Bytes, String>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: std::fmt::Display + Send,
+{
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| format!("request body: {e}"))?;
+        if let Ok(mut data) = frame.into_data() {
+            seen += data.remaining();
+            if seen > len {
+                return Err("request body longer than its Content-Length".into());
+            }
+            chunks.push(data.copy_to_bytes(data.remaining()));
+        }
+    }
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => Bytes::from(chunks.concat()),
+    })
 }
 
 /// A request [`Service::start`] has routed: answered already, or waiting for
@@ -230,6 +280,17 @@ pub struct Started {
 }
 
 enum StartedState {
+    /// Answered, or handed to the isolate.
+    Now(Routed),
+    /// Routed; its body is read whole before it goes to the isolate.
+    Buffering {
+        body: WholeBody,
+        request: HttpRequest,
+        target: Arc<Target>,
+    },
+}
+
+enum Routed {
     Answered(http::Response<ResponseBody>),
     Dispatched {
         reply: futures::channel::oneshot::Receiver<HttpResponse>,
@@ -241,9 +302,26 @@ enum StartedState {
 impl Started {
     /// The response: the isolate's, or the one given on the spot.
     pub async fn finish(self) -> http::Response<ResponseBody> {
-        let resp = match self.state {
-            StartedState::Answered(resp) => resp,
-            StartedState::Dispatched {
+        let routed = match self.state {
+            StartedState::Now(routed) => routed,
+            StartedState::Buffering {
+                body,
+                mut request,
+                target,
+            } => match body.await {
+                Ok(bytes) => {
+                    request.body = Body::Full(bytes);
+                    dispatch(&target, request)
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "request body not read");
+                    Routed::Answered(plain(400, "the request body could not be read\n"))
+                }
+            },
+        };
+        let resp = match routed {
+            Routed::Answered(resp) => resp,
+            Routed::Dispatched {
                 reply,
                 inflight,
                 response_limit,

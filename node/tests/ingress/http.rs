@@ -130,3 +130,29 @@ async fn alt_svc_follows_config() {
     assert!(reply.headers.get("alt-svc").is_none(), "no h3, no Alt-Svc");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn bodies_either_side_of_the_buffering_threshold_reach_the_handler_whole() {
+    // Up to BUFFERED_BODY_BYTES with a Content-Length the body is read whole
+    // before the handler runs; past it, and for chunked bodies, it streams.
+    // Both arrive byte for byte, over HTTP/1.1 and HTTP/2.
+    let limit = outpost_node::ingress::BUFFERED_BODY_BYTES as usize;
+    let server = Server::plain(IngressConfig::default()).await;
+    let url = format!("http://hello.localhost:{}/echo", server.addr.port());
+    for h2 in [false, true] {
+        let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let mut client = if h2 {
+            Client::h2(tcp).await
+        } else {
+            Client::h1(tcp).await
+        };
+        for len in [1, limit - 1, limit, limit + 1, 3 * limit] {
+            let body: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            let reply = client.send("POST", &url, &body, &[]).await.unwrap();
+            assert_eq!(reply.status, 200, "{len} bytes, h2 {h2}");
+            assert_eq!(reply.body.len(), len, "{len} bytes, h2 {h2}");
+            assert!(reply.body == body, "{len} bytes, h2 {h2}: the echo differs");
+        }
+    }
+    server.stop().await;
+}
