@@ -571,6 +571,18 @@ mod tests {
         garbage: bool,
     }
 
+    impl Plan {
+        /// Every request answered 200, no connection closed.
+        fn well_behaved() -> Plan {
+            Plan {
+                close_every: u64::MAX,
+                silent_every: u64::MAX,
+                not_found_every: u64::MAX,
+                garbage: false,
+            }
+        }
+    }
+
     /// A thread-per-connection HTTP/1.1 server on an ephemeral loopback port.
     fn spawn_server(plan: Plan) -> (SocketAddr, Arc<Counts>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -679,10 +691,8 @@ mod tests {
     #[test]
     fn malformed_responses_are_errors_and_the_run_ends() {
         let plan = Plan {
-            close_every: u64::MAX,
-            silent_every: u64::MAX,
-            not_found_every: u64::MAX,
             garbage: true,
+            ..Plan::well_behaved()
         };
         let (addr, _) = spawn_server(plan);
         let r = run(&config(addr, 200.0, 0.1, 2)).unwrap();
@@ -702,12 +712,7 @@ mod tests {
 
     #[test]
     fn empty_schedule_reports_zeros() {
-        let plan = Plan {
-            close_every: u64::MAX,
-            silent_every: u64::MAX,
-            not_found_every: u64::MAX,
-            garbage: false,
-        };
+        let plan = Plan::well_behaved();
         let (addr, _) = spawn_server(plan);
         let r = run(&config(addr, 100.0, 0.0, 1)).unwrap();
         assert_eq!((r.scheduled, r.completed, r.errors), (0, 0, 0));
