@@ -121,7 +121,9 @@ const REQUEST_CHUNKS_IN_FLIGHT: usize = 8;
 
 impl Service {
     /// Serves one request: route, hand to the isolate, wait for the answer.
-    /// The request body streams to the handler as it arrives.
+    /// A body of known length up to [`BUFFERED_BODY_BYTES`] is read whole
+    /// first (within the deployment's wall-clock limit); a longer or chunked
+    /// one streams to the handler as it arrives.
     pub async fn handle<B>(&self, req: http::Request<B>, scheme: &str) -> http::Response<ResponseBody>
     where
         B: hyper::body::Body + Send + Unpin + 'static,
@@ -308,14 +310,22 @@ impl Started {
                 body,
                 mut request,
                 target,
-            } => match body.await {
-                Ok(bytes) => {
+            } => match tokio::time::timeout(target.limits.wall, body).await {
+                Ok(Ok(bytes)) => {
                     request.body = Body::Full(bytes);
                     dispatch(&target, request)
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::debug!(error = %e, "request body not read");
                     Routed::Answered(plain(400, "the request body could not be read\n"))
+                }
+                // The request's time to its response head ran out before
+                // its body arrived (a client trickling it, say): answered
+                // as the isolate answers a request over its wall clock.
+                Err(_) => {
+                    crate::metrics::record_rejected("body_timeout");
+                    let limit = outpost_js::Limit::WallClock;
+                    Routed::Answered(to_hyper_limited(HttpResponse::limit_exceeded(limit), u64::MAX))
                 }
             },
         };

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use outpost_node::ingress::{IngressConfig, TlsSetup};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Client, Server, insecure_client_config, raw_exchange, tls_connect};
+use crate::support::{Client, HANDLER, Server, insecure_client_config, raw_exchange, service_with_limits, tls_connect};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -271,4 +271,39 @@ async fn shutdown_drains_in_flight_requests() {
     server.stop().await;
     // Nothing listens any more.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn a_small_body_that_trickles_past_the_wall_clock_limit_gets_503() {
+    // A body of known length is read whole before the handler runs; a
+    // client that never finishes sending it is answered once the request's
+    // wall-clock limit passes, as a handler over it would be.
+    let limits = outpost_node::limits::DeploymentLimits {
+        wall: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let service = service_with_limits("trickle", HANDLER, Default::default(), limits).await;
+    let server = Server::plain_serving(service, IngressConfig::default()).await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !reply.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(PATIENCE, tcp.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        reply.extend_from_slice(&buf[..n]);
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "answered before the limit"
+    );
+    server.stop().await;
 }

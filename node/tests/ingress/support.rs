@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use outpost_js::{Bundle, RuntimeOptions};
 use outpost_node::host::LogSink;
 use outpost_node::ingress::{IngressConfig, IngressStats, Limits, Service, TlsSetup};
+use outpost_node::limits::DeploymentLimits;
 use outpost_node::outbound::Outbound;
 use outpost_node::router::{Router, Target};
 use outpost_node::worker::{self, WorkerConfig};
@@ -70,6 +71,16 @@ pub async fn service() -> Arc<Service> {
 /// thread) running `handler` as deployment `name`, fetching through
 /// `outbound`.
 pub async fn service_running(name: &str, handler: &str, outbound: Arc<Outbound>) -> Arc<Service> {
+    service_with_limits(name, handler, outbound, DeploymentLimits::default()).await
+}
+
+/// [`service_running`] with the deployment's `limits`.
+pub async fn service_with_limits(
+    name: &str,
+    handler: &str,
+    outbound: Arc<Outbound>,
+    limits: DeploymentLimits,
+) -> Arc<Service> {
     let (handle, _join) = worker::spawn(
         format!("{name}-isolate"),
         WorkerConfig {
@@ -85,7 +96,10 @@ pub async fn service_running(name: &str, handler: &str, outbound: Arc<Outbound>)
         .await
         .expect("handler loads");
     let router = Arc::new(Router::new("localhost"));
-    router.set_fallback(Some(Target::new(name, handle)));
+    router.set_fallback(Some(Target {
+        limits,
+        ..Target::new(name, handle)
+    }));
     Arc::new(Service {
         router,
         limits: Limits::default(),
