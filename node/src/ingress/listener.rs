@@ -502,24 +502,14 @@ async fn serve_http<S>(
             // response, so the client does not reuse the connection.
             let last = proto != Protocol::H2 && tracker.quota_reached();
             ctx.stats.count_request(proto);
-            // HTTP/1.1: routed and dispatched here, not in the future below:
-            // hyper reads ahead before it polls that, and its read buffer is
-            // free for reuse only once this request's head is gone. HTTP/2
-            // runs each stream's future as a task of its own; dispatching
-            // there keeps one connection's burst of streams from running all
-            // its handlers in a single poll of the connection, ahead of the
-            // thread's other work.
-            let call = if proto == Protocol::H2 {
-                Call::Later(req)
-            } else {
-                Call::Started(ctx.service.start(req, ctx.scheme))
-            };
+            // Routed here, not in the future below: hyper reads ahead before
+            // it polls that, and its read buffer is free for reuse only once
+            // this request's head is gone. The handler runs in the future
+            // (for HTTP/2 a task of its own per stream), not within this
+            // poll of the connection.
+            let started = ctx.service.start(req, ctx.scheme);
             let ctx = ctx.clone();
             async move {
-                let started = match call {
-                    Call::Started(started) => started,
-                    Call::Later(req) => ctx.service.start(req, ctx.scheme),
-                };
                 let mut resp = started.finish().await;
                 if last {
                     resp.headers_mut()
@@ -617,15 +607,6 @@ async fn drive<C, G>(
             }
         }
     }
-}
-
-/// A request as the service's `call` leaves it for its future (see
-/// [`serve_http`]).
-enum Call {
-    /// Routed and handed to the isolate already.
-    Started(crate::ingress::Started),
-    /// To be routed when the future first runs.
-    Later(http::Request<Incoming>),
 }
 
 /// What besides the connection itself happened to it (see [`drive`]).

@@ -26,7 +26,7 @@ use hyper::body::Frame;
 use outpost_js::{Body, HeaderList, HttpRequest, HttpResponse};
 
 use crate::router::{Router, Target};
-use crate::worker::{DispatchError, InflightGuard};
+use crate::worker::DispatchError;
 
 /// Limits applied to every request.
 #[derive(Clone, Debug)]
@@ -133,13 +133,14 @@ impl Service {
         self.start(req, scheme).finish().await
     }
 
-    /// The part of [`Service::handle`] that needs no waiting: routes the
-    /// request and hands it to the isolate, or answers it on the spot.
-    /// The request's head is dropped before this returns. A server may call
-    /// this from its service's `call`, so that the connection's read buffer,
-    /// which the head's header values borrow, is free again before the
-    /// connection next reads: hyper then reuses that buffer instead of
-    /// allocating a new one for every request.
+    /// The part of [`Service::handle`] that needs no waiting and runs no
+    /// JS: routes the request and turns its head into the isolate's
+    /// [`HttpRequest`], or answers it on the spot; [`Started::finish`] hands
+    /// it to the isolate. The head is dropped before this returns, so a
+    /// server that calls this from its service's `call` frees the
+    /// connection's read buffer, which the head's header values borrow,
+    /// before the connection next reads: hyper then reuses that buffer
+    /// instead of allocating a new one for every request.
     pub fn start<B>(&self, req: http::Request<B>, scheme: &str) -> Started
     where
         B: hyper::body::Body + Send + Unpin + 'static,
@@ -162,12 +163,12 @@ impl Service {
             Some(h) => std::borrow::Cow::Borrowed(h),
             None => match uri.authority() {
                 Some(a) => std::borrow::Cow::Owned(a.to_string()),
-                None => return StartedState::Now(Routed::Answered(plain(400, "missing Host header\n"))),
+                None => return StartedState::Answered(plain(400, "missing Host header\n")),
             },
         };
         let Some(target) = self.router.resolve(&host, uri.path()) else {
             crate::metrics::record_rejected("no_route");
-            return StartedState::Now(Routed::Answered(plain(404, "no deployment serves this host\n")));
+            return StartedState::Answered(plain(404, "no deployment serves this host\n"));
         };
         let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
@@ -188,54 +189,53 @@ impl Service {
             .min(self.limits.max_request_body as u64);
         if declared.is_some_and(|n| n > max_body) {
             crate::metrics::record_rejected("too_large");
-            return StartedState::Now(Routed::Answered(plain(413, "request body too large\n")));
+            return StartedState::Answered(plain(413, "request body too large\n"));
         }
         let body = req.into_body();
-        let mut request = HttpRequest {
-            method,
-            url,
-            headers,
-            body: Body::Empty,
-        };
-        if body.is_end_stream() {
-            return StartedState::Now(dispatch(&target, request));
-        }
-        match declared {
+        let mut whole = None;
+        let body = if body.is_end_stream() {
+            Body::Empty
+        } else if let Some(len) = declared.filter(|&n| n <= BUFFERED_BODY_BYTES) {
             // A small body of known length is read whole before the handler
             // runs: no task, channel or stream per request, where it would
             // mostly arrive with the head anyway.
-            Some(len) if len <= BUFFERED_BODY_BYTES => StartedState::Buffering {
-                body: Box::pin(read_whole(body, len as usize)),
-                request,
-                target,
-            },
-            _ => {
-                request.body = Body::Stream(stream_body(body, usize::try_from(max_body).unwrap_or(usize::MAX)));
-                StartedState::Now(dispatch(&target, request))
-            }
-        }
+            whole = Some(Box::pin(read_whole(body, len as usize)) as WholeBody);
+            Body::Empty
+        } else {
+            Body::Stream(stream_body(body, usize::try_from(max_body).unwrap_or(usize::MAX)))
+        };
+        let request = HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+        };
+        StartedState::Routed { target, request, whole }
     }
 }
 
-/// Hands `request` to `target`'s isolate.
-fn dispatch(target: &Target, request: HttpRequest) -> Routed {
+/// Hands `request` to `target`'s isolate and waits for its answer.
+async fn dispatch(target: &Target, request: HttpRequest) -> http::Response<ResponseBody> {
     match target.worker.dispatch(&target.deployment, request) {
-        Ok((reply, inflight)) => Routed::Dispatched {
-            reply,
-            inflight,
-            response_limit: target.limits.response_body_bytes,
-        },
+        Ok((reply, inflight)) => {
+            let resp = reply.await;
+            drop(inflight);
+            match resp {
+                Ok(resp) => to_hyper_limited(resp, target.limits.response_body_bytes),
+                Err(_) => plain(500, "Internal Server Error\n"),
+            }
+        }
         Err(DispatchError::Busy) => {
             crate::metrics::record_rejected("busy");
             let mut resp = plain(503, "the node is saturated; retry shortly\n");
             resp.headers_mut()
                 .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-            Routed::Answered(resp)
+            resp
         }
         Err(e @ (DispatchError::NotLoaded | DispatchError::Gone)) => {
             crate::metrics::record_rejected("unavailable");
             tracing::warn!(deployment = %target.deployment, error = %e, "request not dispatched");
-            Routed::Answered(plain(503, "the deployment is not available on this node\n"))
+            plain(503, "the deployment is not available on this node\n")
         }
     }
 }
@@ -274,50 +274,47 @@ where
     })
 }
 
-/// A request [`Service::start`] has routed: answered already, or waiting for
-/// its isolate's answer.
+/// A request [`Service::start`] has routed: answered already, or ready for
+/// its isolate.
 pub struct Started {
     started: std::time::Instant,
     state: StartedState,
 }
 
 enum StartedState {
-    /// Answered, or handed to the isolate.
-    Now(Routed),
-    /// Routed; its body is read whole before it goes to the isolate.
-    Buffering {
-        body: WholeBody,
-        request: HttpRequest,
-        target: Arc<Target>,
-    },
-}
-
-enum Routed {
     Answered(http::Response<ResponseBody>),
-    Dispatched {
-        reply: futures::channel::oneshot::Receiver<HttpResponse>,
-        inflight: InflightGuard,
-        response_limit: u64,
+    /// For `target`'s isolate; with `whole`, its body is read whole first.
+    Routed {
+        target: Arc<Target>,
+        request: HttpRequest,
+        whole: Option<WholeBody>,
     },
 }
 
 impl Started {
-    /// The response: the isolate's, or the one given on the spot.
+    /// Hands the request to its isolate (once its body is in, when that is
+    /// read whole) and returns the answer, or returns the one given on the
+    /// spot.
     pub async fn finish(self) -> http::Response<ResponseBody> {
-        let routed = match self.state {
-            StartedState::Now(routed) => routed,
-            StartedState::Buffering {
-                body,
-                mut request,
+        let resp = match self.state {
+            StartedState::Answered(resp) => resp,
+            StartedState::Routed {
                 target,
+                request,
+                whole: None,
+            } => dispatch(&target, request).await,
+            StartedState::Routed {
+                target,
+                mut request,
+                whole: Some(body),
             } => match tokio::time::timeout(target.limits.wall, body).await {
                 Ok(Ok(bytes)) => {
                     request.body = Body::Full(bytes);
-                    dispatch(&target, request)
+                    dispatch(&target, request).await
                 }
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, "request body not read");
-                    Routed::Answered(plain(400, "the request body could not be read\n"))
+                    plain(400, "the request body could not be read\n")
                 }
                 // The request's time to its response head ran out before
                 // its body arrived (a client trickling it, say): answered
@@ -325,24 +322,9 @@ impl Started {
                 Err(_) => {
                     crate::metrics::record_rejected("body_timeout");
                     let limit = outpost_js::Limit::WallClock;
-                    Routed::Answered(to_hyper_limited(HttpResponse::limit_exceeded(limit), u64::MAX))
+                    to_hyper_limited(HttpResponse::limit_exceeded(limit), u64::MAX)
                 }
             },
-        };
-        let resp = match routed {
-            Routed::Answered(resp) => resp,
-            Routed::Dispatched {
-                reply,
-                inflight,
-                response_limit,
-            } => {
-                let resp = reply.await;
-                drop(inflight);
-                match resp {
-                    Ok(resp) => to_hyper_limited(resp, response_limit),
-                    Err(_) => plain(500, "Internal Server Error\n"),
-                }
-            }
         };
         crate::metrics::record_request(resp.status().as_u16(), self.started.elapsed());
         resp
