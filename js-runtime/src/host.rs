@@ -177,14 +177,10 @@ impl From<&http::HeaderMap> for HeaderList {
             }
             block.extend_from_slice(k.as_str().as_bytes());
             block.push(b':');
-            let v = v.as_bytes();
-            if v.is_ascii() {
-                block.extend_from_slice(v);
-            } else {
-                block.extend_from_slice(String::from_utf8_lossy(v).as_bytes());
-            }
+            block.extend_from_slice(v.as_bytes());
         }
-        // Names are ASCII; values are ASCII or decoded to UTF-8 above.
+        // One check for the whole block: names and separators are ASCII, so
+        // decoding it lossily replaces only what is not UTF-8 in the values.
         let block = String::from_utf8(block).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         HeaderList { block }
     }
@@ -203,12 +199,6 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for HeaderList {
             list.push(k.as_ref(), v.as_ref());
         }
         list
-    }
-}
-
-impl<K: AsRef<str>, V: AsRef<str>> From<Vec<(K, V)>> for HeaderList {
-    fn from(pairs: Vec<(K, V)>) -> Self {
-        pairs.into_iter().collect()
     }
 }
 

@@ -33,7 +33,7 @@ impl Runtime {
 
     /// The `usage` key of request `id` dispatched in this id epoch.
     pub(super) fn usage_key(&self, id: u32) -> u64 {
-        self.id_epoch << 32 | u64::from(id)
+        usage_key(self.id_epoch, id)
     }
 
     /// CPU time the open request that has used the most has used: the
@@ -66,8 +66,8 @@ impl Runtime {
         let epoch = self.id_epoch;
         for id in self.state.borrow_mut().responses.drain_answered() {
             // From this epoch, or from the last one when ids just wrapped.
-            if self.usage.remove(epoch << 32 | u64::from(id)).is_none() && epoch > 0 {
-                self.usage.remove((epoch - 1) << 32 | u64::from(id));
+            if self.usage.remove(usage_key(epoch, id)).is_none() && epoch > 0 {
+                self.usage.remove(usage_key(epoch - 1, id));
             }
         }
         // Requests arrive in order, so the oldest has the earliest deadline.
@@ -156,6 +156,11 @@ fn answer_limit(slot: Option<ResponseSlot>, limit: Limit) {
         }
         None => {}
     }
+}
+
+/// The `usage` key of request `id` dispatched in id epoch `epoch`.
+fn usage_key(epoch: u64, id: u32) -> u64 {
+    epoch << 32 | u64::from(id)
 }
 
 /// The requests whose response head has not gone yet, with what each has

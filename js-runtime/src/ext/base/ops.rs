@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::host::{Body, HttpRequest, HttpResponse, LogLevel};
+use crate::host::{Body, HeaderList, HttpRequest, HttpResponse, LogLevel};
 use crate::runtime::{AsyncResult, RESPONSE_CHUNKS_IN_FLIGHT, ResponseSlot, respond_internal_error};
 
 pub(crate) fn op_log(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue<v8::Value>) {
@@ -367,7 +367,7 @@ pub(crate) fn op_fetch(
         HttpRequest {
             method,
             url,
-            headers: headers.into(),
+            headers,
             body,
         },
         &redirect,
@@ -456,19 +456,19 @@ pub(crate) fn op_fetch_abort(
     drop(slot);
 }
 
-/// Header pairs from a flat JS array `[name0, value0, name1, value1, …]`.
-fn headers_from_flat(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> Vec<(String, String)> {
+/// The header list of a flat JS array `[name0, value0, name1, value1, …]`.
+fn headers_from_flat(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> HeaderList {
+    let mut headers = HeaderList::default();
     let Ok(arr) = v8::Local::<v8::Array>::try_from(value) else {
-        return Vec::new();
+        return headers;
     };
     let n = arr.length();
-    let mut headers = Vec::with_capacity(n as usize / 2);
     let mut i = 0;
     while i + 1 < n {
         let (Some(k), Some(v)) = (arr.get_index(scope, i), arr.get_index(scope, i + 1)) else {
             break;
         };
-        headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
+        headers.push(&crate::ops::to_string(scope, k), &crate::ops::to_string(scope, v));
         i += 2;
     }
     headers
