@@ -90,42 +90,37 @@ fi
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------- servers ----
+# own_binary OVERRIDE BUILT CONSEQUENCE BUILD-COMMAND...: prints the binary to
+# run: OVERRIDE when set, else BUILT once BUILD-COMMAND has succeeded. Prints
+# nothing, with a note ending in CONSEQUENCE, when there is none to run.
+own_binary() {
+  local bin=$1 built=$2 consequence=$3
+  shift 3
+  if [ -z "$bin" ]; then
+    log "building: $*"
+    if ! "$@" >&2; then
+      note "\`$*\` failed, so $consequence."
+      return
+    fi
+    bin=$built
+  fi
+  if [ ! -x "$bin" ]; then
+    note "$bin is not an executable, so $consequence."
+    return
+  fi
+  echo "$bin"
+}
+
 OUTPOST= WORKERD= DENO= BUN=
 if [[ " $SERVERS " == *" outpost "* ]]; then
-  if [ -n "${OUTPOST_BIN:-}" ]; then
-    OUTPOST=$OUTPOST_BIN
-  else
-    log "building Outpost (make build)"
-    if make -s build >&2; then
-      OUTPOST=./target/release/outpost
-    else
-      note "Outpost: \`make build\` failed, so Outpost was not measured."
-    fi
-  fi
-  if [ -n "$OUTPOST" ] && [ ! -x "$OUTPOST" ]; then
-    note "Outpost: $OUTPOST is not an executable, so Outpost was not measured."
-    OUTPOST=
-  fi
+  OUTPOST=$(own_binary "${OUTPOST_BIN:-}" ./target/release/outpost "Outpost was not measured" make -s build)
 fi
 
 # The constant-rate loader (Rust, bench/loadgen): built here so that
 # bench/http.sh run on its own has it too; cargo makes this a no-op when it is
 # up to date.
-CONSTLOAD=
-if [ -n "${CONSTLOAD_BIN:-}" ]; then
-  CONSTLOAD=$CONSTLOAD_BIN
-else
-  log "building the constant-rate loader (cargo build --release -p outpost-loadgen)"
-  if "${CARGO:-cargo}" build --release -p outpost-loadgen >&2; then
-    CONSTLOAD=./target/release/constload
-  else
-    note "\`cargo build --release -p outpost-loadgen\` failed, so the constant-rate runs were skipped."
-  fi
-fi
-if [ -n "$CONSTLOAD" ] && [ ! -x "$CONSTLOAD" ]; then
-  note "$CONSTLOAD is not an executable, so the constant-rate runs were skipped."
-  CONSTLOAD=
-fi
+CONSTLOAD=$(own_binary "${CONSTLOAD_BIN:-}" ./target/release/constload "the constant-rate runs were skipped" \
+  "${CARGO:-cargo}" build --release -p outpost-loadgen)
 
 # install_peer NAME PKG VERSION PATH-IN-PACKAGE: prints the binary's path.
 install_peer() {

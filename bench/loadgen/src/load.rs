@@ -198,14 +198,7 @@ pub fn run(cfg: &Config) -> io::Result<Report> {
         } else {
             Duration::from_nanos(deadline.saturating_sub(now)).min(DRAIN_POLL)
         };
-        match l.poll.poll(&mut events, Some(timeout)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        for ev in events.iter() {
-            l.on_event(ev.token().0, ev);
-        }
+        l.turn(&mut events, timeout)?;
     }
     let end = l.now().min(deadline);
 
@@ -244,6 +237,20 @@ impl Loader<'_> {
         self.origin.elapsed().as_nanos() as u64
     }
 
+    /// Waits up to `timeout` for socket events and handles them (none when
+    /// a signal interrupted the wait).
+    fn turn(&mut self, events: &mut Events, timeout: Duration) -> io::Result<()> {
+        match self.poll.poll(events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        for ev in events.iter() {
+            self.on_event(ev.token().0, ev);
+        }
+        Ok(())
+    }
+
     /// Opens the initial connections and waits until each is up or has failed.
     fn connect_all(&mut self) -> io::Result<()> {
         for _ in 0..self.cfg.connections {
@@ -257,14 +264,7 @@ impl Loader<'_> {
                 let msg = format!("connecting to {} timed out after {CONNECT_TIMEOUT:?}", self.cfg.addr);
                 return Err(io::Error::new(io::ErrorKind::TimedOut, msg));
             }
-            match self.poll.poll(&mut events, Some(left)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            for ev in events.iter() {
-                self.on_event(ev.token().0, ev);
-            }
+            self.turn(&mut events, left)?;
         }
         if self.live == 0 {
             let why = self
