@@ -213,8 +213,8 @@ impl<K: AsRef<str>, V: AsRef<str>, const N: usize> From<[(K, V); N]> for HeaderL
 pub struct HttpResponse {
     /// Status code.
     pub status: u16,
-    /// Header names (lower case) and values.
-    pub headers: Vec<(String, String)>,
+    /// The headers, as they go on the wire.
+    pub headers: http::HeaderMap,
     /// The body.
     pub body: Body,
 }
@@ -222,9 +222,14 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// A plain-text response, as the runtime answers on its own behalf.
     pub fn text(status: u16, body: &'static str) -> Self {
+        let mut headers = http::HeaderMap::with_capacity(1);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain;charset=UTF-8"),
+        );
         HttpResponse {
             status,
-            headers: vec![("content-type".into(), "text/plain;charset=UTF-8".into())],
+            headers,
             body: Body::Full(Bytes::from_static(body.as_bytes())),
         }
     }

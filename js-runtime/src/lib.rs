@@ -13,6 +13,7 @@
 //! [`Runtime::poll_event_loop`] runs timers, async host calls and promises.
 
 mod bundle;
+pub mod clock;
 mod error;
 mod ext;
 mod host;

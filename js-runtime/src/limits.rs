@@ -80,11 +80,11 @@ impl fmt::Display for Limit {
 
 /// JS running on the isolate now.
 struct Slice {
-    /// When the slice began, on the monotonic clock ([`mono_now`]).
-    cpu_start: Duration,
-    /// The thread's CPU clock and the monotonic clock when the watchdog
-    /// first saw this slice running; from then on it is charged by CPU.
-    cpu_seen: Option<(Duration, Duration)>,
+    /// When the slice began.
+    cpu_start: Instant,
+    /// The thread's CPU clock and the time when the watchdog first saw
+    /// this slice running; from then on it is charged by CPU.
+    cpu_seen: Option<(Duration, Instant)>,
     /// CPU the slice may use before the isolate is terminated.
     cpu_budget: Duration,
     /// The earliest wall-clock deadline of the requests open now.
@@ -137,12 +137,13 @@ impl Meter {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// JS is about to run: it may use `cpu_budget` of CPU and run until
-    /// `wall_deadline`. Returns the thread's CPU clock, for [`Meter::end`].
-    pub(crate) fn begin(&self, cpu_budget: Duration, wall_deadline: Option<Instant>) -> Duration {
-        // The monotonic clock is read here (vDSO, no syscall); the thread's
-        // CPU clock is read by the watchdog for slices that run long.
-        let cpu_start = mono_now();
+    /// JS is about to run, `now`: it may use `cpu_budget` of CPU and run
+    /// until `wall_deadline`. Returns when it began, for [`Meter::end`].
+    pub(crate) fn begin(&self, now: Instant, cpu_budget: Duration, wall_deadline: Option<Instant>) -> Instant {
+        // Slices are timed by the monotonic clock (vDSO, no syscall); the
+        // thread's CPU clock is read by the watchdog for slices that run
+        // long.
+        let cpu_start = now;
         self.lock().slice = Some(Slice {
             cpu_start,
             cpu_seen: None,
@@ -159,10 +160,10 @@ impl Meter {
     }
 
     /// JS has returned: the time used since [`Meter::begin`].
-    pub(crate) fn end(&self, cpu_start: Duration) -> Duration {
+    pub(crate) fn end(&self, cpu_start: Instant) -> Duration {
         self.lock().slice = None;
         watchdog().running.fetch_sub(1, Ordering::SeqCst);
-        mono_now().saturating_sub(cpu_start)
+        cpu_start.elapsed()
     }
 
     /// The limit that stopped the isolate, if one did.
@@ -209,13 +210,12 @@ impl Meter {
                 // as elapsed time; after that, as the thread's CPU time.
                 let used = match slice.cpu_seen {
                     None => {
-                        let mono = mono_now();
+                        let mono = Instant::now();
                         slice.cpu_seen = thread_cpu(self.clock).map(|cpu| (cpu, mono));
-                        Some(mono.saturating_sub(slice.cpu_start))
+                        Some(mono.saturating_duration_since(slice.cpu_start))
                     }
-                    Some((cpu0, mono0)) => {
-                        thread_cpu(self.clock).map(|c| c.saturating_sub(cpu0) + mono0.saturating_sub(slice.cpu_start))
-                    }
+                    Some((cpu0, mono0)) => thread_cpu(self.clock)
+                        .map(|c| c.saturating_sub(cpu0) + mono0.saturating_duration_since(slice.cpu_start)),
                 };
                 if used.is_some_and(|u| u > slice.cpu_budget) {
                     st.tripped = Some(Limit::Cpu);
@@ -381,12 +381,6 @@ fn thread_cpu(clock: libc::clockid_t) -> Option<Duration> {
     // SAFETY: `ts` is a valid out pointer; a stale clock id only fails.
     let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
     (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
-}
-
-/// Time since the process's first reading, on the monotonic clock.
-fn mono_now() -> Duration {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed()
 }
 
 #[cfg(test)]

@@ -64,6 +64,24 @@ pub(crate) fn throw_dom_exception(scope: &mut v8::PinScope, message: &str, name:
     scope.throw_exception(exc);
 }
 
+/// Calls `f` with the UTF-8 bytes of `value` (converted as [`to_string`]
+/// does), without copying them first when it is an ASCII string.
+pub(crate) fn with_string_bytes<R>(
+    scope: &mut v8::PinScope,
+    value: v8::Local<v8::Value>,
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
+    if let Ok(s) = v8::Local::<v8::String>::try_from(value) {
+        let view = v8::ValueView::new(scope, s);
+        if let v8::ValueViewData::OneByte(bytes) = view.data()
+            && bytes.is_ascii()
+        {
+            return f(bytes);
+        }
+    }
+    f(to_string(scope, value).as_bytes())
+}
+
 /// A JS string (or anything, converted with `String(x)`) as a Rust string.
 pub(crate) fn to_string(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> String {
     if let Ok(s) = v8::Local::<v8::String>::try_from(value) {

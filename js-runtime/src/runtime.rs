@@ -1,7 +1,7 @@
 //! A [`Runtime`]: one isolate with one context running one deployment's
 //! handler. It lives and dies on the thread that made it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -100,8 +100,9 @@ pub(crate) const RESPONSE_CHUNKS_IN_FLIGHT: usize = 8;
 
 /// The result of an async host call, turned into a JS value when it lands.
 pub(crate) enum AsyncResult {
-    /// Outbound fetch finished.
-    Fetch(Result<HttpResponse, FetchError>),
+    /// Outbound fetch finished: the response, and the URL it came from
+    /// when redirects were followed.
+    Fetch(crate::host::FetchResult),
     /// A streamed response's channel has room again (or the client left).
     ResponseReady(bool),
     /// A body chunk for JS (request bodies, fetch responses), `None` at end.
@@ -178,35 +179,98 @@ struct Hooks {
     abort_request: v8::Global<v8::Function>,
 }
 
-/// Enters an isolate for the guard's lifetime.
+/// Enters an isolate for the guard's lifetime, or longer.
 ///
-/// A thread may own many isolates and drop them in any order, so a
-/// runtime's isolate is entered only while it is in use (V8 requires the
-/// entered isolates of a thread to nest).
-struct Entered(*const v8::Isolate);
+/// A thread may own many isolates and drop them in any order, and V8
+/// requires the entered isolates of a thread to nest. Entering and leaving
+/// costs a few hundred instructions, so an isolate used while no other is
+/// in use stays entered after its guard goes ("resident") until another
+/// isolate needs the thread or it is disposed; a guard taken while another
+/// is alive nests as V8 expects.
+struct Entered {
+    /// The isolate to exit on drop: `None` when it stays resident.
+    nested: Option<*const v8::Isolate>,
+}
+
+/// An isolate's identity: the address of V8's isolate, which stays put
+/// while the `OwnedIsolate` that holds it moves.
+fn isolate_id(isolate: &v8::Isolate) -> *mut std::ffi::c_void {
+    // SAFETY: `UnsafeRawIsolatePtr` is a `repr(transparent)` raw pointer.
+    unsafe { std::mem::transmute::<v8::UnsafeRawIsolatePtr, *mut std::ffi::c_void>(isolate.as_raw_isolate_ptr()) }
+}
+
+thread_local! {
+    /// The isolate this thread left entered, if any.
+    static RESIDENT: Cell<Option<v8::UnsafeRawIsolatePtr>> = const { Cell::new(None) };
+    /// Live `Entered` guards on this thread.
+    static GUARDS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether `isolate` is this thread's resident one.
+fn is_resident(isolate: &v8::Isolate) -> bool {
+    // SAFETY: as in `isolate_id`.
+    RESIDENT.get().is_some_and(|r| unsafe {
+        std::mem::transmute::<v8::UnsafeRawIsolatePtr, *mut std::ffi::c_void>(r) == isolate_id(isolate)
+    })
+}
 
 impl Entered {
     fn new(isolate: &v8::Isolate) -> Self {
-        // SAFETY: the isolate is alive and owned by this thread; the guard
-        // is dropped (and exits it) before the runtime that owns it.
-        unsafe { isolate.enter() };
-        Entered(isolate as *const v8::Isolate)
+        let guards = GUARDS.replace(GUARDS.get() + 1);
+        if guards > 0 {
+            // SAFETY: the isolate is alive and owned by this thread; the
+            // guard exits it before the runtime that owns it goes, and
+            // guards nest.
+            unsafe { isolate.enter() };
+            return Entered {
+                nested: Some(isolate as *const v8::Isolate),
+            };
+        }
+        if !is_resident(isolate) {
+            if let Some(resident) = RESIDENT.take() {
+                // SAFETY: no guard is alive, so the resident isolate is the
+                // innermost entered one; it is still alive, since disposal
+                // takes it off (`enter_for_disposal`).
+                unsafe { v8::Isolate::from_raw_isolate_ptr(resident).exit() };
+            }
+            // SAFETY: as above; it stays entered until another isolate
+            // needs the thread or it is disposed.
+            unsafe { isolate.enter() };
+            // SAFETY: reading the address of a live isolate.
+            RESIDENT.set(Some(unsafe { isolate.as_raw_isolate_ptr() }));
+        }
+        Entered { nested: None }
     }
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        // SAFETY: the isolate entered in `new` is still alive (the guard
-        // never outlives its runtime) and is the current one again, since
-        // guards nest.
-        unsafe { (*self.0).exit() };
+        GUARDS.set(GUARDS.get() - 1);
+        if let Some(isolate) = self.nested {
+            // SAFETY: the isolate entered in `new` is still alive (the
+            // guard never outlives its runtime) and is the current one
+            // again, since guards nest.
+            unsafe { (*isolate).exit() };
+        }
     }
 }
 
-/// Drops an isolate that is not entered (V8 requires it to be current).
-fn dispose_isolate(isolate: v8::OwnedIsolate) {
-    // SAFETY: entering a live isolate owned by this thread; its drop exits it.
+/// Makes `isolate` the current one so that it can be dropped (V8 requires
+/// it; the drop exits it again), taking it off the thread if it was
+/// resident.
+fn enter_for_disposal(isolate: &v8::Isolate) {
+    if GUARDS.get() == 0 && is_resident(isolate) {
+        // Already entered, and innermost.
+        RESIDENT.set(None);
+        return;
+    }
+    // SAFETY: entering a live isolate owned by this thread.
     unsafe { isolate.enter() };
+}
+
+/// Drops an isolate that is not in use.
+fn dispose_isolate(isolate: v8::OwnedIsolate) {
+    enter_for_disposal(&isolate);
     drop(isolate);
 }
 
@@ -309,6 +373,7 @@ impl Runtime {
         // Evaluating the modules is not a request's, but it is metered too:
         // a top-level endless loop must not hold the thread.
         let startup = meter.begin(
+            Instant::now(),
             nonzero_or(options.startup_cpu_limit, RuntimeOptions::DEFAULT_STARTUP_CPU_LIMIT),
             None,
         );
@@ -394,10 +459,12 @@ impl Runtime {
             st.responses.open(id, tx);
             id
         };
+        // One clock reading serves the request's start and its slice's.
+        let now = Instant::now();
         self.usage.push(
             self.usage_key(id),
             Usage {
-                started: Instant::now(),
+                started: now,
                 cpu_base: self.cpu_total,
             },
         );
@@ -410,7 +477,7 @@ impl Runtime {
             body,
         } = request;
         let _entered = Entered::new(&self.isolate);
-        let slice = self.begin_js();
+        let slice = self.begin_js(now);
         {
             v8::scope_with_context!(scope, &mut self.isolate, &self.context);
             let dispatch = v8::Local::new(scope, &self.hooks.dispatch);
@@ -472,7 +539,7 @@ impl Runtime {
             let mut progressed = false;
             // Requests past their wall-clock limit: answer them, then abort
             // their signals so their handlers can stop.
-            self.answer_expired();
+            self.answer_expired(Instant::now());
             let expired = std::mem::take(&mut self.expired);
             if !expired.is_empty() {
                 progressed = true;
@@ -514,7 +581,7 @@ impl Runtime {
             let tasks = self.state.borrow().tasks.clone();
             tasks.waker.register(cx.waker());
             if tasks.has_tasks() {
-                let slice = self.begin_js();
+                let slice = self.begin_js(Instant::now());
                 if tasks.run_due() > 0 {
                     progressed = true;
                     v8::scope_with_context!(scope, &mut self.isolate, &self.context);
@@ -657,7 +724,7 @@ impl Runtime {
     fn complete(&mut self, id: u32, result: AsyncResult) {
         let resolver = self.state.borrow_mut().promises.remove(&id);
         let Some(resolver) = resolver else { return };
-        let slice = self.begin_js();
+        let slice = self.begin_js(Instant::now());
         {
             v8::scope_with_context!(scope, &mut self.isolate, &self.context);
             let resolver = v8::Local::new(scope, resolver);
@@ -692,7 +759,7 @@ impl Runtime {
     /// Calls a bootstrap hook `(id, flag)` with the JS it runs working for
     /// `request`; logs what it throws.
     fn call_hook_for(&mut self, hook: &v8::Global<v8::Function>, id: u32, flag: bool, request: Option<u32>) {
-        let slice = self.begin_js();
+        let slice = self.begin_js(Instant::now());
         {
             v8::scope_with_context!(scope, &mut self.isolate, &self.context);
             let f = v8::Local::new(scope, hook);
@@ -726,7 +793,7 @@ impl Runtime {
         }
         let _entered = Entered::new(&self.isolate);
         // Describing a value may run its `toJSON`.
-        let slice = self.begin_js();
+        let slice = self.begin_js(Instant::now());
         {
             v8::scope_with_context!(scope, &mut self.isolate, &self.context);
             for (_promise, reason) in unhandled {
@@ -749,8 +816,7 @@ impl Drop for Runtime {
         crate::platform::unregister(&self.isolate);
         // The isolate's own drop requires it to be the entered one; it
         // exits it again.
-        // SAFETY: the isolate is alive and owned by this thread.
-        unsafe { self.isolate.enter() };
+        enter_for_disposal(&self.isolate);
     }
 }
 
@@ -779,13 +845,18 @@ fn async_result_to_js<'s>(
             let msg = crate::ops::js_string(scope, &e);
             Err(v8::Exception::type_error(scope, msg))
         }
-        AsyncResult::Fetch(Ok(resp)) => {
-            // [status, headersFlat, body (Uint8Array | stream id | null)]
+        AsyncResult::Fetch(Ok((resp, final_url))) => {
+            // [status, headersFlat, body (Uint8Array | stream id | null)];
+            // the header list ends with [":url", url] after redirects.
             let status = v8::Integer::new(scope, resp.status as i32).into();
-            let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(resp.headers.len() * 2);
+            let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(resp.headers.len() * 2 + 2);
             for (k, v) in &resp.headers {
-                flat.push(crate::ops::js_string(scope, k).into());
-                flat.push(crate::ops::js_string(scope, v).into());
+                flat.push(crate::ops::js_string(scope, k.as_str()).into());
+                flat.push(crate::ops::js_string(scope, &String::from_utf8_lossy(v.as_bytes())).into());
+            }
+            if let Some(url) = final_url {
+                flat.push(crate::ops::js_string(scope, crate::ext::base::FINAL_URL_PAIR).into());
+                flat.push(crate::ops::js_string(scope, &url).into());
             }
             let headers = v8::Array::new_with_elements(scope, &flat).into();
             let body: v8::Local<v8::Value> = match resp.body {
@@ -925,5 +996,60 @@ extern "C" fn promise_reject_callback(msg: v8::PromiseRejectMessage) {
             st.unhandled.retain(|(p, _)| *p != promise);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use crate::{Body, Bundle, HeaderList, HttpRequest, Runtime, RuntimeOptions, StdHost};
+
+    fn runtime(name: &str) -> Runtime {
+        let code = format!("export default {{ fetch() {{ return new Response({name:?}); }} }};");
+        Runtime::new(
+            &Bundle::single("main.js", &code),
+            Rc::new(StdHost),
+            RuntimeOptions::default(),
+        )
+        .expect("the module loads")
+    }
+
+    fn answer(rt: &mut Runtime) -> String {
+        let request = HttpRequest {
+            method: "GET".into(),
+            url: "http://isolates.test/".into(),
+            headers: HeaderList::default(),
+            body: Body::Empty,
+        };
+        rt.call(request).expect("answered").text()
+    }
+
+    /// An isolate stays entered between uses; other isolates of the same
+    /// thread still take turns, start, and go in any order.
+    #[test]
+    fn isolates_of_one_thread_take_turns_and_go_in_any_order() {
+        let mut a = runtime("a");
+        let mut b = runtime("b");
+        assert_eq!(answer(&mut a), "a");
+        assert_eq!(answer(&mut b), "b");
+        assert_eq!(answer(&mut a), "a");
+        // Made while `a` stays entered.
+        let mut c = runtime("c");
+        assert_eq!(answer(&mut b), "b");
+        // `b` is the entered one; `a` goes from under it.
+        drop(a);
+        assert_eq!(answer(&mut c), "c");
+        assert_eq!(answer(&mut b), "b");
+        // The entered one goes.
+        drop(b);
+        let mut d = runtime("d");
+        assert_eq!(answer(&mut c), "c");
+        assert_eq!(answer(&mut d), "d");
+        drop(d);
+        assert_eq!(answer(&mut c), "c");
+        drop(c);
+        let mut e = runtime("e");
+        assert_eq!(answer(&mut e), "e");
     }
 }

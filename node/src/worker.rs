@@ -317,10 +317,13 @@ fn backed_off_response(remaining: Duration) -> HttpResponse {
     let seconds = remaining.as_millis().div_ceil(1000).max(1);
     HttpResponse {
         status: 503,
-        headers: vec![
-            ("content-type".into(), "text/plain;charset=UTF-8".into()),
-            ("retry-after".into(), seconds.to_string()),
-        ],
+        headers: http::HeaderMap::from_iter([
+            (
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain;charset=UTF-8"),
+            ),
+            (http::header::RETRY_AFTER, http::HeaderValue::from(seconds as u64)),
+        ]),
         body: Body::Full(Bytes::from_static(BACKED_OFF_BODY.as_bytes())),
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::ops::OpDecl;
 
-mod base;
+pub(crate) mod base;
 mod compression;
 mod crypto;
 mod dom;

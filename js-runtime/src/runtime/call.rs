@@ -86,7 +86,16 @@ impl Runtime {
         };
         Ok(FullResponse {
             status: response.status,
-            headers: response.headers,
+            headers: response
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
             body,
         })
     }

@@ -249,7 +249,7 @@ mod tests {
                 sleep.await;
                 Ok(HttpResponse {
                     status: 200,
-                    headers: vec![],
+                    headers: http::HeaderMap::new(),
                     body: Body::Full(bytes::Bytes::from_static(b"sub")),
                 })
             })

@@ -23,12 +23,12 @@ impl Runtime {
     /// JS is about to run: the watchdog may stop it once it has used what
     /// the open request with the least CPU left has left, or once an open
     /// request's wall-clock time is up. Returns the slice's start.
-    pub(super) fn begin_js(&mut self) -> Duration {
+    pub(super) fn begin_js(&mut self, now: Instant) -> Instant {
         // A request whose time ran out while no JS ran is answered alone,
         // not by stopping the JS about to run.
-        self.answer_expired();
+        self.answer_expired(now);
         let budget = self.cpu_limit.saturating_sub(self.most_cpu_used());
-        self.meter.begin(budget, self.next_wall)
+        self.meter.begin(now, budget, self.next_wall)
     }
 
     /// The `usage` key of request `id` dispatched in this id epoch.
@@ -46,7 +46,7 @@ impl Runtime {
 
     /// JS has returned: charges its CPU time to every open request and
     /// answers them all when a limit stopped the isolate.
-    pub(super) fn end_js(&mut self, slice: Duration) {
+    pub(super) fn end_js(&mut self, slice: Instant) {
         let used = self.meter.end(slice);
         self.cpu_total += used;
         self.forget_closed_requests();
@@ -80,8 +80,7 @@ impl Runtime {
 
     /// Answers the requests open past their wall-clock limit with 503; the
     /// event loop aborts their signals next. Their isolate goes on serving.
-    pub(super) fn answer_expired(&mut self) {
-        let now = Instant::now();
+    pub(super) fn answer_expired(&mut self, now: Instant) {
         if self.next_wall.is_none_or(|at| at > now) {
             return;
         }

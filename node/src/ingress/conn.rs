@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::ResponseBody;
+use outpost_js::clock::CoarseClock;
 
 /// The HTTP version a connection speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,8 +86,9 @@ pub(crate) struct TrackerLimits {
 pub(crate) struct ConnTracker {
     proto: Protocol,
     limits: TrackerLimits,
-    /// Time zero of the nanosecond timestamps below.
-    base: Instant,
+    /// Time zero of the nanosecond timestamps below, which are read on
+    /// the coarse clock: the timeouts are of milliseconds and more.
+    clock: CoarseClock,
     in_flight: AtomicUsize,
     requests: AtomicU64,
     /// When the connection last had no request in flight.
@@ -106,7 +108,7 @@ impl ConnTracker {
         Arc::new(ConnTracker {
             proto,
             limits,
-            base: Instant::now(),
+            clock: CoarseClock::new(),
             in_flight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
@@ -117,12 +119,8 @@ impl ConnTracker {
         })
     }
 
-    fn stamp(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
-    }
-
     fn instant(&self, stamp: u64) -> Instant {
-        self.base + Duration::from_nanos(stamp)
+        Instant::from_std(self.clock.instant(stamp))
     }
 
     /// Bytes arrived from the client. On an idle HTTP/1 connection they
@@ -133,7 +131,7 @@ impl ConnTracker {
             && self.head_started.load(Ordering::Relaxed) == 0
         {
             self.head_started
-                .store(self.stamp(Instant::now()).saturating_add(1), Ordering::Relaxed);
+                .store(self.clock.now().saturating_add(1), Ordering::Relaxed);
         }
     }
 
@@ -142,7 +140,7 @@ impl ConnTracker {
     pub(crate) fn head_started_at(&self, at: Instant) {
         if self.proto == Protocol::H1 && self.in_flight.load(Ordering::Relaxed) == 0 {
             self.head_started
-                .store(self.stamp(at).saturating_add(1), Ordering::Relaxed);
+                .store(self.clock.nanos_at(at.into_std()).saturating_add(1), Ordering::Relaxed);
         }
     }
 
@@ -167,7 +165,7 @@ impl ConnTracker {
         // Stamped before the count drops, so whoever sees no request in
         // flight also sees when that became so (HTTP/2 streams may end on
         // other threads).
-        self.idle_since.store(self.stamp(Instant::now()), Ordering::Release);
+        self.idle_since.store(self.clock.now(), Ordering::Release);
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle.notify_waiters();
         }

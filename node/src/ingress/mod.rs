@@ -78,19 +78,6 @@ pub fn to_hyper_limited(resp: HttpResponse, limit: u64) -> http::Response<Respon
     let Ok(status) = http::StatusCode::from_u16(resp.status) else {
         return plain(500, "Internal Server Error\n");
     };
-    let mut headers = http::HeaderMap::with_capacity(resp.headers.len());
-    for (k, v) in resp.headers {
-        // The value's buffer moves into the header without a copy.
-        match (
-            http::HeaderName::from_bytes(k.as_bytes()),
-            http::HeaderValue::from_maybe_shared(Bytes::from(v)),
-        ) {
-            (Ok(k), Ok(v)) => {
-                headers.append(k, v);
-            }
-            _ => tracing::debug!(header = %k, "dropping a header that is not valid HTTP"),
-        }
-    }
     let body: ResponseBody = match resp.body {
         Body::Empty => Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync(),
         Body::Full(b) => Full::new(b).map_err(|never| match never {}).boxed_unsync(),
@@ -112,7 +99,7 @@ pub fn to_hyper_limited(resp: HttpResponse, limit: u64) -> http::Response<Respon
     };
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
-    *response.headers_mut() = headers;
+    *response.headers_mut() = resp.headers;
     response
 }
 

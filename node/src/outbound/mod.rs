@@ -501,16 +501,7 @@ impl Client {
     ) -> HttpResponse {
         let (parts, incoming) = response.into_parts();
         let status = parts.status.as_u16();
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = parts.headers;
         let checkin = connect::checkin(&self.connector.pool, origin, sender);
         let null_body = method == "HEAD" || matches!(status, 101 | 103 | 204 | 205 | 304);
         let body = if null_body || hyper::body::Body::is_end_stream(&incoming) {

@@ -9,10 +9,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::Duration;
 
 use foldhash::{HashMap, HashSet};
 use futures::channel::oneshot;
+use outpost_js::clock::CoarseClock;
 use outpost_js::{Bundle, HttpRequest, HttpResponse, Limit, Runtime, RuntimeOptions};
 use tokio::sync::mpsc;
 
@@ -29,7 +30,8 @@ struct Isolate {
     task_waker: Waker,
     /// Its heap as last measured, counted in the pool's total.
     bytes: usize,
-    measured_at: Instant,
+    /// When it was last measured, on [`Worker::clock`].
+    measured_at: u64,
     /// When it last got a request (µs since the pool's epoch; kept only
     /// under a budget): its place in [`Worker::lru`] while live.
     used: u64,
@@ -64,6 +66,8 @@ pub(super) struct Worker {
     next_id: IsolateId,
     /// The ids of the isolates to poll this turn.
     woken: Vec<IsolateId>,
+    /// Times the memory checks (read after every request).
+    clock: CoarseClock,
 }
 
 impl Worker {
@@ -78,6 +82,7 @@ impl Worker {
             evicted: HashSet::default(),
             next_id: 0,
             woken: Vec::new(),
+            clock: CoarseClock::new(),
         }
     }
 
@@ -124,7 +129,7 @@ impl Worker {
                 waker,
                 task_waker,
                 bytes,
-                measured_at: Instant::now(),
+                measured_at: self.clock.now(),
                 used,
                 retiring: false,
             },
@@ -231,8 +236,8 @@ impl Worker {
     /// and evicts others if the pool went over its budget.
     fn went_idle(&mut self, id: IsolateId) {
         let Some(iso) = self.isolates.get_mut(&id) else { return };
-        let now = Instant::now();
-        if now.duration_since(iso.measured_at) < memory::MEASURE_EVERY {
+        let now = self.clock.now();
+        if Duration::from_nanos(now.saturating_sub(iso.measured_at)) < memory::MEASURE_EVERY {
             return;
         }
         let bytes = iso.rt.heap_used();

@@ -4,6 +4,8 @@
 
 mod ops;
 
+pub(crate) use ops::FINAL_URL_PAIR;
+
 use crate::ops::{OpDecl, op};
 use ops::{
     op_body_cancel, op_body_read, op_fetch, op_fetch_abort, op_fetch_body_chunk, op_fetch_body_end, op_log, op_now,

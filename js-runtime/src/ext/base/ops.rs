@@ -118,10 +118,18 @@ pub(crate) fn op_respond(
     let status = args.get(1).uint32_value(scope).unwrap_or(200) as u16;
     let body_v = args.get(2);
     let pairs = (args.length().max(3) - 3) / 2;
-    let mut headers = Vec::with_capacity(pairs as usize);
+    let mut headers = http::HeaderMap::with_capacity(pairs as usize);
     for i in 0..pairs {
         let (k, v) = (args.get(3 + 2 * i), args.get(4 + 2 * i));
-        headers.push((crate::ops::to_string(scope, k), crate::ops::to_string(scope, v)));
+        let name = crate::ops::with_string_bytes(scope, k, http::HeaderName::from_bytes);
+        let value = crate::ops::with_string_bytes(scope, v, http::HeaderValue::from_bytes);
+        match (name, value) {
+            (Ok(name), Ok(value)) => {
+                headers.append(name, value);
+            }
+            // `Headers` lets through only valid names and values.
+            _ => tracing::debug!("dropping a response header that is not valid HTTP"),
+        }
     }
     let state = crate::ops::state(scope);
     let Some(tx) = state.borrow_mut().responses.take_head(id) else {
@@ -291,7 +299,7 @@ fn fetches(isolate: &mut v8::Isolate) -> Fetches {
 /// The name of the pair that `op_fetch` appends to a response's header
 /// list when redirects were followed; its value is the final URL. No real
 /// header name starts with a colon.
-const FINAL_URL_PAIR: &str = ":url";
+pub(crate) const FINAL_URL_PAIR: &str = ":url";
 
 /// `op_fetch(method, url, headersFlat, body, redirect, id)`: outbound fetch
 /// through the host; a promise of `[status, headersFlat, body]`, rejected
@@ -373,14 +381,7 @@ pub(crate) fn op_fetch(
         &redirect,
         abort_rx,
     );
-    let promise = st.spawn(scope, async move {
-        AsyncResult::Fetch(fut.await.map(|(mut response, final_url)| {
-            if let Some(url) = final_url {
-                response.headers.push((FINAL_URL_PAIR.into(), url));
-            }
-            response
-        }))
-    });
+    let promise = st.spawn(scope, async move { AsyncResult::Fetch(fut.await) });
     rv.set(promise.into());
 }
 

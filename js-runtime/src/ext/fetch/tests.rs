@@ -44,7 +44,10 @@ impl Host for EchoHost {
             let (head, tail) = echo.split_at(echo.len() / 2);
             Ok(HttpResponse {
                 status: 201,
-                headers: vec![("content-type".into(), "application/json".into())],
+                headers: http::HeaderMap::from_iter([(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                )]),
                 body: Body::Stream(stream_of(&[head, tail])),
             })
         })
