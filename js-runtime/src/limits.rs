@@ -29,8 +29,17 @@ use std::time::{Duration, Instant};
 
 use futures::task::AtomicWaker;
 
-/// How often the watchdog looks at isolates running JS.
+/// How often the watchdog looks at a slice of JS it has already seen
+/// running: from then on it is charged by the thread's CPU clock, and
+/// stopped at most this long past its budget.
 const TICK: Duration = Duration::from_millis(1);
+
+/// How often the watchdog looks while JS runs in short slices, as handlers'
+/// do (microseconds each): a slice still running at the next look is seen
+/// for the first time at most this long after it began, or by its budget
+/// when that is shorter. Looking every [`TICK`] instead would interrupt
+/// the isolate threads a thousand times a second.
+const LOOK: Duration = Duration::from_millis(5);
 
 /// Heap granted past the limit while termination lands, at least.
 const MIN_HEADROOM: usize = 16 << 20;
@@ -153,9 +162,15 @@ impl Meter {
         let dog = watchdog();
         dog.running.fetch_add(1, Ordering::SeqCst);
         dog.activity.fetch_add(1, Ordering::Relaxed);
-        // While JS keeps running the watchdog ticks on its own; it is woken
-        // only from its idle sleep, not on every entry into JS.
-        dog.wake_if_asleep();
+        if cpu_budget < LOOK {
+            // Due before the watchdog's next look (a request near the end
+            // of its CPU time): it looks at once, then every tick.
+            dog.thread.unpark();
+        } else {
+            // While JS keeps running the watchdog looks on its own; it is
+            // woken only from its idle sleep, not on every entry into JS.
+            dog.wake_if_asleep();
+        }
         cpu_start
     }
 
@@ -194,12 +209,12 @@ impl Meter {
         self.waker.register(waker);
     }
 
-    /// The watchdog's look at this isolate: whether JS is running (look again
-    /// in a tick), and the next wall-clock deadline to wake up for.
-    fn check(&self, now: Instant) -> (bool, Option<Instant>) {
+    /// The watchdog's look at this isolate: how soon to look again while
+    /// JS runs, and the next wall-clock deadline to wake up for.
+    fn check(&self, now: Instant) -> (Option<Duration>, Option<Instant>) {
         let mut terminate = false;
         let mut wake = false;
-        let mut running = false;
+        let mut look_in = None;
         let mut next = None;
         {
             let mut st = self.lock();
@@ -208,6 +223,7 @@ impl Meter {
             {
                 // Until the watchdog first sees the slice, its time counts
                 // as elapsed time; after that, as the thread's CPU time.
+                let first_look = slice.cpu_seen.is_none();
                 let used = match slice.cpu_seen {
                     None => {
                         let mono = Instant::now();
@@ -224,7 +240,10 @@ impl Meter {
                     st.tripped = Some(Limit::WallClock);
                     terminate = true;
                 } else {
-                    running = true;
+                    // Seen once: look again in a tick. Most slices have
+                    // ended by then, and the next one is seen first.
+                    let left = slice.cpu_budget.saturating_sub(used.unwrap_or_default());
+                    look_in = Some(if first_look { TICK.max(left).min(LOOK) } else { TICK });
                 }
             }
             if std::mem::take(&mut st.terminate) {
@@ -246,7 +265,7 @@ impl Meter {
         if wake {
             self.waker.wake();
         }
-        (running, next)
+        (look_in, next)
     }
 }
 
@@ -324,11 +343,14 @@ fn watch(dog: &Watchdog) -> ! {
             meters.retain(|m| m.strong_count() > 0);
             meters.iter().filter_map(Weak::upgrade).collect()
         };
-        let mut running = false;
+        let mut look_in: Option<Duration> = None;
         let mut next: Option<Instant> = None;
         for meter in &meters {
-            let (r, n) = meter.check(now);
-            running |= r;
+            let (l, n) = meter.check(now);
+            look_in = match (look_in, l) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             next = match (next, n) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -340,8 +362,12 @@ fn watch(dog: &Watchdog) -> ! {
             last_activity = activity;
             active_until = now + IDLE_GRACE;
         }
-        if running || dog.running.load(Ordering::SeqCst) > 0 || now < active_until {
-            std::thread::park_timeout(TICK);
+        if let Some(look_in) = look_in {
+            std::thread::park_timeout(look_in);
+            continue;
+        }
+        if dog.running.load(Ordering::SeqCst) > 0 || now < active_until {
+            std::thread::park_timeout(LOOK);
             continue;
         }
         // Idle: sleep until a deadline or until JS runs again. `asleep` is

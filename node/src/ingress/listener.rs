@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures::FutureExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -509,8 +510,9 @@ async fn serve_http<S>(
             // poll of the connection.
             let started = ctx.service.start(req, ctx.scheme);
             let ctx = ctx.clone();
-            async move {
-                let mut resp = started.finish().await;
+            // A combinator, not an `async` block: that would hold the
+            // request twice over (hyper moves this future a few times).
+            started.finish().map(move |mut resp| {
                 if last {
                     resp.headers_mut()
                         .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
@@ -519,7 +521,7 @@ async fn serve_http<S>(
                     resp.headers_mut().insert(http::header::ALT_SVC, alt_svc.clone());
                 }
                 Ok::<_, Infallible>(resp.map(|body| TrackedBody::new(body, guard)))
-            }
+            })
         })
     };
     match proto {

@@ -20,13 +20,14 @@ use std::sync::Arc;
 
 use bytes::Buf;
 use bytes::Bytes;
+use futures::channel::oneshot;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use outpost_js::{Body, HeaderList, HttpRequest, HttpResponse};
 
 use crate::router::{Router, Target};
-use crate::worker::DispatchError;
+use crate::worker::{DispatchError, InflightGuard};
 
 /// Limits applied to every request.
 #[derive(Clone, Debug)]
@@ -201,29 +202,63 @@ impl Service {
     }
 }
 
-/// Hands `request` to `target`'s isolate and waits for its answer.
-async fn dispatch(target: &Target, request: HttpRequest) -> http::Response<ResponseBody> {
-    match target.worker.dispatch(&target.deployment, request) {
-        Ok((reply, inflight)) => {
-            let resp = reply.await;
-            drop(inflight);
-            match resp {
-                Ok(resp) => to_hyper_limited(resp, target.limits.response_body_bytes),
-                Err(_) => plain(500, "Internal Server Error\n"),
-            }
-        }
-        Err(DispatchError::Busy) => {
+/// The `503` for a request `target`'s isolates could not take.
+fn refused(target: &Target, error: DispatchError) -> http::Response<ResponseBody> {
+    match error {
+        DispatchError::Busy => {
             crate::metrics::record_rejected("busy");
             let mut resp = plain(503, "the node is saturated; retry shortly\n");
             resp.headers_mut()
                 .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
             resp
         }
-        Err(e @ (DispatchError::NotLoaded | DispatchError::Gone)) => {
+        e @ (DispatchError::NotLoaded | DispatchError::Gone) => {
             crate::metrics::record_rejected("unavailable");
             tracing::warn!(deployment = %target.deployment, error = %e, "request not dispatched");
             plain(503, "the deployment is not available on this node\n")
         }
+    }
+}
+
+/// Reads a request's body whole (within the deployment's wall-clock
+/// limit), then dispatches it and waits for the answer.
+async fn read_then_dispatch(
+    target: Arc<Target>,
+    mut request: HttpRequest,
+    body: WholeBody,
+) -> http::Response<ResponseBody> {
+    match tokio::time::timeout(target.limits.wall, body).await {
+        Ok(Ok(bytes)) => {
+            request.body = Body::Full(bytes);
+            match target.worker.dispatch(&target.deployment, request) {
+                Ok((reply, inflight)) => {
+                    let resp = reply.await;
+                    drop(inflight);
+                    answer(resp.ok(), &target)
+                }
+                Err(e) => refused(&target, e),
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "request body not read");
+            plain(400, "the request body could not be read\n")
+        }
+        // The request's time to its response head ran out before its body
+        // arrived (a client trickling it, say): answered as the isolate
+        // answers a request over its wall clock.
+        Err(_) => {
+            crate::metrics::record_rejected("body_timeout");
+            to_hyper_limited(HttpResponse::limit_exceeded(outpost_js::Limit::WallClock), u64::MAX)
+        }
+    }
+}
+
+/// The isolate's answer as hyper's response: `500` when the isolate went
+/// away without one.
+fn answer(resp: Option<HttpResponse>, target: &Target) -> http::Response<ResponseBody> {
+    match resp {
+        Some(resp) => to_hyper_limited(resp, target.limits.response_body_bytes),
+        None => plain(500, "Internal Server Error\n"),
     }
 }
 
@@ -281,40 +316,100 @@ enum StartedState {
 impl Started {
     /// Hands the request to its isolate (once its body is in, when that is
     /// read whole) and returns the answer, or returns the one given on the
-    /// spot.
-    pub async fn finish(self) -> http::Response<ResponseBody> {
-        let resp = match self.state {
-            StartedState::Answered(resp) => resp,
-            StartedState::Routed {
-                target,
-                request,
-                whole: None,
-            } => dispatch(&target, request).await,
-            StartedState::Routed {
-                target,
-                mut request,
-                whole: Some(body),
-            } => match tokio::time::timeout(target.limits.wall, body).await {
-                Ok(Ok(bytes)) => {
-                    request.body = Body::Full(bytes);
-                    dispatch(&target, request).await
+    /// spot. Nothing runs until the future is first polled.
+    pub fn finish(self) -> Finish {
+        Finish {
+            started: self.started,
+            state: FinishState::Start(self.state),
+        }
+    }
+}
+
+/// The future of [`Started::finish`]. Written out by hand to stay small:
+/// servers move it a few times per request, and an `async` block would
+/// hold the request beside the states that follow it.
+pub struct Finish {
+    started: std::time::Instant,
+    state: FinishState,
+}
+
+enum FinishState {
+    Start(StartedState),
+    /// Dispatched; the answer comes on `reply`.
+    Waiting {
+        target: Arc<Target>,
+        reply: oneshot::Receiver<HttpResponse>,
+        inflight: InflightGuard,
+    },
+    /// Reading the body whole first.
+    Reading(std::pin::Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>),
+    Done,
+}
+
+impl Future for Finish {
+    type Output = http::Response<ResponseBody>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            let resp = match &mut this.state {
+                FinishState::Start(_) => {
+                    let FinishState::Start(start) = std::mem::replace(&mut this.state, FinishState::Done) else {
+                        unreachable!()
+                    };
+                    match start {
+                        StartedState::Answered(resp) => resp,
+                        StartedState::Routed {
+                            target,
+                            request,
+                            whole: None,
+                        } => match target.worker.dispatch(&target.deployment, request) {
+                            Ok((reply, inflight)) => {
+                                this.state = FinishState::Waiting {
+                                    target,
+                                    reply,
+                                    inflight,
+                                };
+                                continue;
+                            }
+                            Err(e) => refused(&target, e),
+                        },
+                        StartedState::Routed {
+                            target,
+                            request,
+                            whole: Some(body),
+                        } => {
+                            this.state = FinishState::Reading(Box::pin(read_then_dispatch(target, request, body)));
+                            continue;
+                        }
+                    }
                 }
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "request body not read");
-                    plain(400, "the request body could not be read\n")
+                FinishState::Waiting { reply, .. } => {
+                    let Poll::Ready(resp) = std::pin::Pin::new(reply).poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    let FinishState::Waiting { target, inflight, .. } =
+                        std::mem::replace(&mut this.state, FinishState::Done)
+                    else {
+                        unreachable!()
+                    };
+                    // The request stops counting as in flight.
+                    drop(inflight);
+                    answer(resp.ok(), &target)
                 }
-                // The request's time to its response head ran out before
-                // its body arrived (a client trickling it, say): answered
-                // as the isolate answers a request over its wall clock.
-                Err(_) => {
-                    crate::metrics::record_rejected("body_timeout");
-                    let limit = outpost_js::Limit::WallClock;
-                    to_hyper_limited(HttpResponse::limit_exceeded(limit), u64::MAX)
+                FinishState::Reading(fut) => {
+                    let Poll::Ready(resp) = fut.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    this.state = FinishState::Done;
+                    resp
                 }
-            },
-        };
-        crate::metrics::record_request(resp.status().as_u16(), self.started.elapsed());
-        resp
+                FinishState::Done => panic!("`Finish` polled after it completed"),
+            };
+            crate::metrics::record_request(resp.status().as_u16(), this.started.elapsed());
+            return Poll::Ready(resp);
+        }
     }
 }
 
