@@ -62,8 +62,8 @@ pub enum Body {
 /// and for outbound `fetch()` (outgoing).
 #[derive(Debug)]
 pub struct HttpRequest {
-    /// Upper-case method, e.g. `GET`.
-    pub method: String,
+    /// Upper-case method, e.g. `GET` (borrowed for the standard ones).
+    pub method: std::borrow::Cow<'static, str>,
     /// The absolute URL, e.g. `http://hello.localhost:8787/path?q`.
     pub url: String,
     /// Header names and values, in arrival order.

@@ -21,7 +21,7 @@
 
 use std::ffi::c_void;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::Waker;
 use std::thread::Thread;
@@ -160,8 +160,7 @@ impl Meter {
             wall_deadline,
         });
         let dog = watchdog();
-        dog.running.fetch_add(1, Ordering::SeqCst);
-        dog.activity.fetch_add(1, Ordering::Relaxed);
+        dog.entries.fetch_add(1, Ordering::SeqCst);
         if cpu_budget < LOOK {
             // Due before the watchdog's next look (a request near the end
             // of its CPU time): it looks at once, then every tick.
@@ -177,7 +176,7 @@ impl Meter {
     /// JS has returned: the time used since [`Meter::begin`].
     pub(crate) fn end(&self, cpu_start: Instant) -> Duration {
         self.lock().slice = None;
-        watchdog().running.fetch_sub(1, Ordering::SeqCst);
+        watchdog().exits.fetch_add(1, Ordering::SeqCst);
         cpu_start.elapsed()
     }
 
@@ -294,19 +293,27 @@ pub(crate) unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usiz
 /// The process's watchdog thread and the isolates it watches.
 struct Watchdog {
     meters: Mutex<Vec<Weak<Meter>>>,
-    /// Slices running now, over all isolates.
-    running: AtomicUsize,
-    /// Entries into JS so far (any isolate): activity keeps the watchdog
-    /// ticking for a while instead of being woken per entry.
-    activity: AtomicU64,
+    /// Entries into JS so far (any isolate), and exits: the difference is
+    /// the slices running now. Entries keep the watchdog looking for a
+    /// while instead of it being woken per entry.
+    entries: AtomicU64,
+    exits: AtomicU64,
     /// The watchdog sleeps until woken or until a wall-clock deadline.
     asleep: AtomicBool,
     thread: Thread,
 }
 
 impl Watchdog {
+    /// Slices running now.
+    fn running(&self) -> u64 {
+        let exits = self.exits.load(Ordering::SeqCst);
+        self.entries.load(Ordering::SeqCst).saturating_sub(exits)
+    }
+
     fn wake_if_asleep(&self) {
-        if self.asleep.swap(false, Ordering::SeqCst) {
+        // A load first: the swap is a locked write, and the watchdog is
+        // rarely asleep while JS runs.
+        if self.asleep.load(Ordering::SeqCst) && self.asleep.swap(false, Ordering::SeqCst) {
             self.thread.unpark();
         }
     }
@@ -325,8 +332,8 @@ fn watchdog() -> &'static Watchdog {
             .expect("spawning the limits watchdog thread");
         Watchdog {
             meters: Mutex::default(),
-            running: AtomicUsize::new(0),
-            activity: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
+            exits: AtomicU64::new(0),
             asleep: AtomicBool::new(false),
             thread: thread.thread().clone(),
         }
@@ -357,7 +364,7 @@ fn watch(dog: &Watchdog) -> ! {
             };
         }
         drop(meters);
-        let activity = dog.activity.load(Ordering::Relaxed);
+        let activity = dog.entries.load(Ordering::Relaxed);
         if activity != last_activity {
             last_activity = activity;
             active_until = now + IDLE_GRACE;
@@ -366,7 +373,7 @@ fn watch(dog: &Watchdog) -> ! {
             std::thread::park_timeout(look_in);
             continue;
         }
-        if dog.running.load(Ordering::SeqCst) > 0 || now < active_until {
+        if dog.running() > 0 || now < active_until {
             std::thread::park_timeout(LOOK);
             continue;
         }
@@ -374,7 +381,7 @@ fn watch(dog: &Watchdog) -> ! {
         // set before `running` is read again, so an entry either sees it
         // (and unparks) or is seen here.
         dog.asleep.store(true, Ordering::SeqCst);
-        if dog.running.load(Ordering::SeqCst) > 0 {
+        if dog.running() > 0 {
             dog.asleep.store(false, Ordering::SeqCst);
             continue;
         }

@@ -177,7 +177,13 @@ struct Hooks {
     fire_timer: v8::Global<v8::Function>,
     /// `abortRequest(id)`: the client went away before the response head.
     abort_request: v8::Global<v8::Function>,
+    /// The [`METHODS`] as internalized strings, made once per isolate.
+    methods: Vec<v8::Global<v8::String>>,
 }
+
+/// Request methods whose JS string is made once per isolate, not per
+/// request.
+const METHODS: [&str; 7] = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
 /// Enters an isolate for the guard's lifetime, or longer.
 ///
@@ -482,7 +488,10 @@ impl Runtime {
             v8::scope_with_context!(scope, &mut self.isolate, &self.context);
             let dispatch = v8::Local::new(scope, &self.hooks.dispatch);
             let id_v = v8::Integer::new_from_unsigned(scope, id).into();
-            let method_v = crate::ops::js_string(scope, &method).into();
+            let method_v = match METHODS.iter().position(|m| *m == method) {
+                Some(i) => v8::Local::new(scope, &self.hooks.methods[i]).into(),
+                None => crate::ops::js_string(scope, &method).into(),
+            };
             let url_v = crate::ops::js_string(scope, &url).into();
             // One string for the whole list, which JS splits only if the
             // handler reads the headers (see `headerFlat` in 21_request.js).
@@ -903,10 +912,18 @@ fn bootstrap(scope: &mut v8::PinScope, internals: v8::Local<v8::Object>, bundle:
         let f: v8::Local<v8::Function> = hooks.get(scope, k.into()).unwrap().try_into().unwrap();
         v8::Global::new(scope, f)
     };
+    let methods = METHODS
+        .iter()
+        .map(|m| {
+            let s = v8::String::new_from_one_byte(scope, m.as_bytes(), v8::NewStringType::Internalized).unwrap();
+            v8::Global::new(scope, s)
+        })
+        .collect();
     Ok(Hooks {
         dispatch: get(scope, "dispatch"),
         fire_timer: get(scope, "fireTimer"),
         abort_request: get(scope, "abortRequest"),
+        methods,
     })
 }
 

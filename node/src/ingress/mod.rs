@@ -164,7 +164,7 @@ impl Service {
             url.push_str(part);
         }
         drop(host);
-        let method = req.method().as_str().to_string();
+        let method = method_name(req.method());
         let headers = HeaderList::from(req.headers());
         let declared = req
             .headers()
@@ -200,6 +200,24 @@ impl Service {
         };
         StartedState::Routed { target, request, whole }
     }
+}
+
+/// A request's method, borrowed from a constant for the standard ones.
+fn method_name(method: &http::Method) -> std::borrow::Cow<'static, str> {
+    use http::Method;
+    let name = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => return method.as_str().to_string().into(),
+    };
+    name.into()
 }
 
 /// The `503` for a request `target`'s isolates could not take.

@@ -373,7 +373,7 @@ pub(crate) fn op_fetch(
     let mut st = state.borrow_mut();
     let fut = st.host.fetch_with(
         HttpRequest {
-            method,
+            method: method.into(),
             url,
             headers,
             body,
