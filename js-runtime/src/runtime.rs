@@ -132,6 +132,8 @@ pub(crate) struct State {
     pub(crate) timer_owner: HashMap<u32, u32>,
     /// Outbound fetches a request may make.
     pub(crate) subrequest_limit: u32,
+    /// Response header strings recognised without reading them.
+    pub(crate) known_headers: crate::ext::base::KnownHeaders,
 }
 
 impl State {
@@ -143,6 +145,7 @@ impl State {
         self.resources = ResourceTable::default();
         self.body_streams.clear();
         self.sleep = None;
+        self.known_headers = Default::default();
     }
 
     /// Keeps a native body stream for JS to read with `op_body_read`;
@@ -373,6 +376,7 @@ impl Runtime {
                 0 => RuntimeOptions::DEFAULT_SUBREQUEST_LIMIT,
                 n => n,
             },
+            known_headers: Default::default(),
         }));
         isolate.set_slot(state.clone());
 
@@ -400,6 +404,7 @@ impl Runtime {
                 let key = v8::String::new(scope, name).unwrap();
                 ops.set(scope, key.into(), f.into());
             }
+            state.borrow_mut().known_headers = ext::base::KnownHeaders::new(scope);
             let loaded = bootstrap(scope, internals, bundle).and_then(|hooks| {
                 let namespace = module_loader::load(scope, bundle)?;
                 set_handler(scope, internals, namespace, &bundle.main)?;

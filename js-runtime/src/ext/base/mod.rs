@@ -4,7 +4,7 @@
 
 mod ops;
 
-pub(crate) use ops::FINAL_URL_PAIR;
+pub(crate) use ops::{FINAL_URL_PAIR, KnownHeaders};
 
 use crate::ops::{OpDecl, op};
 use ops::{

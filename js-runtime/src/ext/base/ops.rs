@@ -104,6 +104,54 @@ pub(crate) fn op_wait_until(
     crate::ops::state(scope).borrow_mut().wait_until(id, delta);
 }
 
+/// Response header names and values the glue (and often handlers) pass as
+/// string literals, which V8 keeps once per isolate (internalized): such a
+/// string is recognised by identity, without reading or checking it again.
+#[derive(Default)]
+pub(crate) struct KnownHeaders {
+    names: Vec<(v8::Global<v8::String>, http::HeaderName)>,
+    values: Vec<(v8::Global<v8::String>, http::HeaderValue)>,
+}
+
+impl KnownHeaders {
+    pub(crate) fn new(scope: &mut v8::PinScope) -> Self {
+        use http::header;
+        let intern = |s: &str| {
+            let s = v8::String::new_from_one_byte(scope, s.as_bytes(), v8::NewStringType::Internalized).unwrap();
+            v8::Global::new(scope, s)
+        };
+        let names = [
+            header::CONTENT_TYPE,
+            header::CACHE_CONTROL,
+            header::LOCATION,
+            header::SET_COOKIE,
+        ]
+        .into_iter()
+        .map(|n| (intern(n.as_str()), n))
+        .collect();
+        // The types the glue gives string, JSON and form bodies.
+        let values = [
+            "text/plain;charset=UTF-8",
+            "application/json",
+            "application/x-www-form-urlencoded;charset=UTF-8",
+        ]
+        .into_iter()
+        .map(|v| (intern(v), http::HeaderValue::from_static(v)))
+        .collect();
+        KnownHeaders { names, values }
+    }
+
+    fn name(&self, s: v8::Local<v8::Value>) -> Option<http::HeaderName> {
+        let s = v8::Local::<v8::String>::try_from(s).ok()?;
+        self.names.iter().find(|(g, _)| *g == s).map(|(_, n)| n.clone())
+    }
+
+    fn value(&self, s: v8::Local<v8::Value>) -> Option<http::HeaderValue> {
+        let s = v8::Local::<v8::String>::try_from(s).ok()?;
+        self.values.iter().find(|(g, _)| *g == s).map(|(_, v)| v.clone())
+    }
+}
+
 /// `op_respond(id, status, body, name1, value1, name2, value2, …)`: body is
 /// null, a string, bytes, or `true` for a body that follows through
 /// `op_response_chunk`. The headers come as arguments (JS spreads its flat
@@ -119,10 +167,21 @@ pub(crate) fn op_respond(
     let body_v = args.get(2);
     let pairs = (args.length().max(3) - 3) / 2;
     let mut headers = http::HeaderMap::with_capacity(pairs as usize);
+    let state = crate::ops::state(scope);
     for i in 0..pairs {
         let (k, v) = (args.get(3 + 2 * i), args.get(4 + 2 * i));
-        let name = crate::ops::with_string_bytes(scope, k, http::HeaderName::from_bytes);
-        let value = crate::ops::with_string_bytes(scope, v, http::HeaderValue::from_bytes);
+        let (known_name, known_value) = {
+            let st = state.borrow();
+            (st.known_headers.name(k), st.known_headers.value(v))
+        };
+        let name = known_name.map_or_else(
+            || crate::ops::with_string_bytes(scope, k, http::HeaderName::from_bytes),
+            Ok,
+        );
+        let value = known_value.map_or_else(
+            || crate::ops::with_string_bytes(scope, v, http::HeaderValue::from_bytes),
+            Ok,
+        );
         match (name, value) {
             (Ok(name), Ok(value)) => {
                 headers.append(name, value);
@@ -131,7 +190,6 @@ pub(crate) fn op_respond(
             _ => tracing::debug!("dropping a response header that is not valid HTTP"),
         }
     }
-    let state = crate::ops::state(scope);
     let Some(tx) = state.borrow_mut().responses.take_head(id) else {
         return;
     };
