@@ -97,6 +97,24 @@ struct Table {
     fallback: Option<Arc<Target>>,
 }
 
+/// `host` without a port (`:` and digits at the end) or trailing dots.
+fn bare_host(host: &str) -> &str {
+    let b = host.as_bytes();
+    let mut end = b.len();
+    let mut i = end;
+    while i > 0 && b[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    if i > 0 && b[i - 1] == b':' {
+        end = i - 1;
+    }
+    while end > 0 && b[end - 1] == b'.' {
+        end -= 1;
+    }
+    // Both cuts are at ASCII bytes, so on character boundaries.
+    &host[..end]
+}
+
 /// The routing table.
 pub struct Router {
     zone: String,
@@ -167,12 +185,7 @@ impl Router {
     /// The target for `host` (port stripped, any case) and `path`.
     pub fn resolve(&self, host: &str, path: &str) -> Option<Arc<Target>> {
         let table = self.table.load();
-        let host = host
-            .rsplit_once(':')
-            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-            .map(|(h, _)| h)
-            .unwrap_or(host)
-            .trim_end_matches('.');
+        let host = bare_host(host);
         let host = match host.bytes().any(|b| b.is_ascii_uppercase()) {
             true => std::borrow::Cow::Owned(host.to_ascii_lowercase()),
             false => std::borrow::Cow::Borrowed(host),
@@ -194,6 +207,25 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_hosts_lose_port_and_trailing_dots() {
+        for (host, bare) in [
+            ("example.com", "example.com"),
+            ("example.com:8787", "example.com"),
+            ("example.com.:443", "example.com"),
+            ("example.com.", "example.com"),
+            ("example.com:", "example.com"),
+            ("127.0.0.1:18801", "127.0.0.1"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("a:b", "a:b"),
+            ("", ""),
+        ] {
+            assert_eq!(bare_host(host), bare, "{host}");
+        }
+    }
 
     #[test]
     fn parses_patterns() {
