@@ -91,9 +91,10 @@ impl fmt::Display for Limit {
 struct Slice {
     /// When the slice began.
     cpu_start: Instant,
-    /// The thread's CPU clock and the time when the watchdog first saw
-    /// this slice running; from then on it is charged by CPU.
-    cpu_seen: Option<(Duration, Instant)>,
+    /// The thread's CPU clock when the watchdog first saw this slice
+    /// running, and what it charged the slice for the time before; from
+    /// then on the slice is charged by CPU.
+    cpu_seen: Option<(Duration, Duration)>,
     /// CPU the slice may use before the isolate is terminated.
     cpu_budget: Duration,
     /// The earliest wall-clock deadline of the requests open now.
@@ -210,7 +211,8 @@ impl Meter {
 
     /// The watchdog's look at this isolate: how soon to look again while
     /// JS runs, and the next wall-clock deadline to wake up for.
-    fn check(&self, now: Instant) -> (Option<Duration>, Option<Instant>) {
+    fn check(&self, now: Instant, clocks: &mut ThreadClocks) -> (Option<Duration>, Option<Instant>) {
+        let (cpu_now, cpu_before) = clocks.read(self.clock);
         let mut terminate = false;
         let mut wake = false;
         let mut look_in = None;
@@ -220,17 +222,23 @@ impl Meter {
             if st.tripped.is_none()
                 && let Some(slice) = &mut st.slice
             {
-                // Until the watchdog first sees the slice, its time counts
-                // as elapsed time; after that, as the thread's CPU time.
+                // Until the watchdog first sees the slice, it is charged the
+                // time since it began, or the CPU its thread used since the
+                // look before (which did not see it running) when that is
+                // less, as on a loaded machine; from then on, the thread's
+                // CPU time.
                 let first_look = slice.cpu_seen.is_none();
                 let used = match slice.cpu_seen {
                     None => {
-                        let mono = Instant::now();
-                        slice.cpu_seen = thread_cpu(self.clock).map(|cpu| (cpu, mono));
-                        Some(mono.saturating_duration_since(slice.cpu_start))
+                        let elapsed = Instant::now().saturating_duration_since(slice.cpu_start);
+                        let before = match (cpu_now, cpu_before) {
+                            (Some(now), Some(before)) => elapsed.min(now.saturating_sub(before)),
+                            _ => elapsed,
+                        };
+                        slice.cpu_seen = cpu_now.map(|cpu| (cpu, before));
+                        Some(before)
                     }
-                    Some((cpu0, mono0)) => thread_cpu(self.clock)
-                        .map(|c| c.saturating_sub(cpu0) + mono0.saturating_duration_since(slice.cpu_start)),
+                    Some((cpu0, before)) => cpu_now.map(|c| c.saturating_sub(cpu0) + before),
                 };
                 if used.is_some_and(|u| u > slice.cpu_budget) {
                     st.tripped = Some(Limit::Cpu);
@@ -340,10 +348,41 @@ fn watchdog() -> &'static Watchdog {
     })
 }
 
+/// The CPU clocks of the isolates' threads, read once per look, and as
+/// they read at the look before.
+#[derive(Default)]
+struct ThreadClocks {
+    now: Vec<(libc::clockid_t, Option<Duration>)>,
+    before: Vec<(libc::clockid_t, Option<Duration>)>,
+}
+
+impl ThreadClocks {
+    fn next_look(&mut self) {
+        std::mem::swap(&mut self.now, &mut self.before);
+        self.now.clear();
+    }
+
+    /// `clock` at this look, and at the look before.
+    fn read(&mut self, clock: libc::clockid_t) -> (Option<Duration>, Option<Duration>) {
+        let now = match self.now.iter().find(|(c, _)| *c == clock) {
+            Some(&(_, cpu)) => cpu,
+            None => {
+                let cpu = thread_cpu(clock);
+                self.now.push((clock, cpu));
+                cpu
+            }
+        };
+        let before = self.before.iter().find(|(c, _)| *c == clock).and_then(|&(_, cpu)| cpu);
+        (now, before)
+    }
+}
+
 fn watch(dog: &Watchdog) -> ! {
     let mut last_activity = u64::MAX;
     let mut active_until = Instant::now();
+    let mut clocks = ThreadClocks::default();
     loop {
+        clocks.next_look();
         let now = Instant::now();
         let meters: Vec<Arc<Meter>> = {
             let mut meters = dog.meters.lock().unwrap_or_else(|e| e.into_inner());
@@ -353,7 +392,7 @@ fn watch(dog: &Watchdog) -> ! {
         let mut look_in: Option<Duration> = None;
         let mut next: Option<Instant> = None;
         for meter in &meters {
-            let (l, n) = meter.check(now);
+            let (l, n) = meter.check(now, &mut clocks);
             look_in = match (look_in, l) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
