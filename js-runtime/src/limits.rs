@@ -174,11 +174,20 @@ impl Meter {
         cpu_start
     }
 
-    /// JS has returned: the time used since [`Meter::begin`].
+    /// JS has returned: the time used since [`Meter::begin`]. A slice the
+    /// watchdog saw running is charged what it charged it before that plus
+    /// its thread's CPU time since, when that is less than the time that
+    /// passed (the thread waited for a core): a long slice is charged CPU,
+    /// not a busy machine's delays. Short slices, the common case, cost no
+    /// CPU-clock read.
     pub(crate) fn end(&self, cpu_start: Instant) -> Duration {
-        self.lock().slice = None;
+        let seen = self.lock().slice.take().and_then(|s| s.cpu_seen);
         watchdog().exits.fetch_add(1, Ordering::SeqCst);
-        cpu_start.elapsed()
+        let elapsed = cpu_start.elapsed();
+        match seen.and_then(|(cpu0, before)| Some(thread_cpu(self.clock)?.saturating_sub(cpu0) + before)) {
+            Some(cpu) => elapsed.min(cpu),
+            None => elapsed,
+        }
     }
 
     /// The limit that stopped the isolate, if one did.
