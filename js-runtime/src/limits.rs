@@ -101,6 +101,24 @@ struct Slice {
     wall_deadline: Option<Instant>,
 }
 
+impl Slice {
+    /// What the slice has used by the time its thread's CPU clock reads
+    /// `cpu_now`, once the watchdog has seen it: what it was charged before
+    /// that, plus the thread's CPU time since.
+    fn cpu_used(&self, cpu_now: Option<Duration>) -> Option<Duration> {
+        let (cpu0, before) = self.cpu_seen?;
+        Some(cpu_now?.saturating_sub(cpu0) + before)
+    }
+}
+
+/// The earlier of two optional times (either when only one is there).
+fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[derive(Default)]
 struct MeterState {
     slice: Option<Slice>,
@@ -153,9 +171,8 @@ impl Meter {
         // Slices are timed by the monotonic clock (vDSO, no syscall); the
         // thread's CPU clock is read by the watchdog for slices that run
         // long.
-        let cpu_start = now;
         self.lock().slice = Some(Slice {
-            cpu_start,
+            cpu_start: now,
             cpu_seen: None,
             cpu_budget,
             wall_deadline,
@@ -171,7 +188,7 @@ impl Meter {
             // woken only from its idle sleep, not on every entry into JS.
             dog.wake_if_asleep();
         }
-        cpu_start
+        now
     }
 
     /// JS has returned: the time used since [`Meter::begin`]. A slice the
@@ -181,10 +198,12 @@ impl Meter {
     /// not a busy machine's delays. Short slices, the common case, cost no
     /// CPU-clock read.
     pub(crate) fn end(&self, cpu_start: Instant) -> Duration {
-        let seen = self.lock().slice.take().and_then(|s| s.cpu_seen);
+        let slice = self.lock().slice.take();
         watchdog().exits.fetch_add(1, Ordering::SeqCst);
         let elapsed = cpu_start.elapsed();
-        match seen.and_then(|(cpu0, before)| Some(thread_cpu(self.clock)?.saturating_sub(cpu0) + before)) {
+        // Only a slice the watchdog saw costs a CPU-clock read.
+        let seen = slice.filter(|s| s.cpu_seen.is_some());
+        match seen.and_then(|s| s.cpu_used(thread_cpu(self.clock))) {
             Some(cpu) => elapsed.min(cpu),
             None => elapsed,
         }
@@ -247,7 +266,7 @@ impl Meter {
                         slice.cpu_seen = cpu_now.map(|cpu| (cpu, before));
                         Some(before)
                     }
-                    Some((cpu0, before)) => cpu_now.map(|c| c.saturating_sub(cpu0) + before),
+                    Some(_) => slice.cpu_used(cpu_now),
                 };
                 if used.is_some_and(|u| u > slice.cpu_budget) {
                     st.tripped = Some(Limit::Cpu);
@@ -256,8 +275,9 @@ impl Meter {
                     st.tripped = Some(Limit::WallClock);
                     terminate = true;
                 } else {
-                    // Seen once: look again in a tick. Most slices have
-                    // ended by then, and the next one is seen first.
+                    // Seen for the first time: look again by its budget (at
+                    // most a look away; most slices have ended by then);
+                    // seen again: every tick, on its CPU time.
                     let left = slice.cpu_budget.saturating_sub(used.unwrap_or_default());
                     look_in = Some(if first_look { TICK.max(left).min(LOOK) } else { TICK });
                 }
@@ -402,14 +422,8 @@ fn watch(dog: &Watchdog) -> ! {
         let mut next: Option<Instant> = None;
         for meter in &meters {
             let (l, n) = meter.check(now, &mut clocks);
-            look_in = match (look_in, l) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            next = match (next, n) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            look_in = earliest(look_in, l);
+            next = earliest(next, n);
         }
         drop(meters);
         let activity = dog.entries.load(Ordering::Relaxed);
@@ -529,6 +543,41 @@ mod tests {
         req.url = "http://limits.test/ok".into();
         let resp = rt.call(req).unwrap();
         assert_eq!((resp.status, resp.text().as_str()), (200, "fine"));
+    }
+
+    /// Blocks in every `console.log`, as a thread descheduled in the middle
+    /// of JS would: time passes, no CPU is used.
+    struct StallingHost(StdHost);
+
+    impl crate::Host for StallingHost {
+        fn log(&self, _level: crate::LogLevel, _message: &str) {
+            std::thread::sleep(Duration::from_millis(120));
+        }
+        fn sleep_until(&self, deadline: Instant) -> crate::LocalFuture<()> {
+            self.0.sleep_until(deadline)
+        }
+    }
+
+    #[test]
+    fn time_a_slice_waits_without_using_cpu_is_not_charged_as_cpu() {
+        // The request stays open after the stalled slice (it waits for a
+        // timer), so what that slice is charged counts against it.
+        let code = "export default { async fetch() { console.log('stall'); \
+            await new Promise((r) => setTimeout(r, 1)); return new Response('fine'); } };";
+        let mut rt = Runtime::new(
+            &Bundle::single("main.js", code),
+            Rc::new(StallingHost(StdHost)),
+            options(),
+        )
+        .expect("the module loads");
+        let started = Instant::now();
+        let resp = call(&mut rt);
+        assert!(
+            started.elapsed() > options().cpu_limit,
+            "the slice outlasted the CPU limit"
+        );
+        assert_eq!((resp.status, resp.text().as_str()), (200, "fine"));
+        assert!(!rt.is_poisoned());
     }
 
     #[test]
