@@ -238,24 +238,14 @@ fn refused(target: &Target, error: DispatchError) -> http::Response<ResponseBody
     }
 }
 
-/// Reads a request's body whole (within the deployment's wall-clock
-/// limit), then dispatches it and waits for the answer.
-async fn read_then_dispatch(
-    target: Arc<Target>,
-    mut request: HttpRequest,
-    body: WholeBody,
-) -> http::Response<ResponseBody> {
-    match tokio::time::timeout(target.limits.wall, body).await {
+/// Reads a request's body whole, within the deployment's wall-clock limit:
+/// the request ready for its isolate, or the answer when the body did not
+/// come.
+async fn read_whole_body(target: Arc<Target>, mut request: HttpRequest, body: WholeBody) -> ReadBody {
+    Err(match tokio::time::timeout(target.limits.wall, body).await {
         Ok(Ok(bytes)) => {
             request.body = Body::Full(bytes);
-            match target.worker.dispatch(&target.deployment, request) {
-                Ok((reply, inflight)) => {
-                    let resp = reply.await;
-                    drop(inflight);
-                    answer(resp.ok(), &target)
-                }
-                Err(e) => refused(&target, e),
-            }
+            return Ok((target, request));
         }
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "request body not read");
@@ -268,7 +258,7 @@ async fn read_then_dispatch(
             crate::metrics::record_rejected("body_timeout");
             to_hyper_limited(HttpResponse::limit_exceeded(outpost_js::Limit::WallClock), u64::MAX)
         }
-    }
+    })
 }
 
 /// The isolate's answer as hyper's response: `500` when the isolate went
@@ -360,8 +350,29 @@ enum FinishState {
         inflight: InflightGuard,
     },
     /// Reading the body whole first.
-    Reading(std::pin::Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send>>),
+    Reading(std::pin::Pin<Box<dyn Future<Output = ReadBody> + Send>>),
     Done,
+}
+
+/// What [`read_whole_body`] gives.
+type ReadBody = Result<(Arc<Target>, HttpRequest), http::Response<ResponseBody>>;
+
+impl Finish {
+    /// Hands `request` to `target`'s isolate, to wait for its answer next;
+    /// the answer now when the isolates cannot take it.
+    fn dispatch(&mut self, target: Arc<Target>, request: HttpRequest) -> Option<http::Response<ResponseBody>> {
+        match target.worker.dispatch(&target.deployment, request) {
+            Ok((reply, inflight)) => {
+                self.state = FinishState::Waiting {
+                    target,
+                    reply,
+                    inflight,
+                };
+                None
+            }
+            Err(e) => Some(refused(&target, e)),
+        }
+    }
 }
 
 impl Future for Finish {
@@ -382,23 +393,16 @@ impl Future for Finish {
                             target,
                             request,
                             whole: None,
-                        } => match target.worker.dispatch(&target.deployment, request) {
-                            Ok((reply, inflight)) => {
-                                this.state = FinishState::Waiting {
-                                    target,
-                                    reply,
-                                    inflight,
-                                };
-                                continue;
-                            }
-                            Err(e) => refused(&target, e),
+                        } => match this.dispatch(target, request) {
+                            Some(resp) => resp,
+                            None => continue,
                         },
                         StartedState::Routed {
                             target,
                             request,
                             whole: Some(body),
                         } => {
-                            this.state = FinishState::Reading(Box::pin(read_then_dispatch(target, request, body)));
+                            this.state = FinishState::Reading(Box::pin(read_whole_body(target, request, body)));
                             continue;
                         }
                     }
@@ -417,11 +421,17 @@ impl Future for Finish {
                     answer(resp.ok(), &target)
                 }
                 FinishState::Reading(fut) => {
-                    let Poll::Ready(resp) = fut.as_mut().poll(cx) else {
+                    let Poll::Ready(read) = fut.as_mut().poll(cx) else {
                         return Poll::Pending;
                     };
                     this.state = FinishState::Done;
-                    resp
+                    match read {
+                        Ok((target, request)) => match this.dispatch(target, request) {
+                            Some(resp) => resp,
+                            None => continue,
+                        },
+                        Err(resp) => resp,
+                    }
                 }
                 FinishState::Done => panic!("`Finish` polled after it completed"),
             };
