@@ -32,5 +32,5 @@ pub use host::{
 };
 pub use limits::Limit;
 pub use platform::init;
-pub use runtime::{FullResponse, Runtime, RuntimeOptions, validate};
+pub use runtime::{FullResponse, Runtime, RuntimeOptions, standard_method, validate};
 pub use snapshot::snapshot_size;

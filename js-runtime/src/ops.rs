@@ -154,6 +154,13 @@ pub(crate) fn uint8_array<'s>(scope: &mut v8::PinScope<'s, '_>, bytes: Vec<u8>) 
     v8::Uint8Array::new(scope, buf, 0, len).expect("Uint8Array")
 }
 
+/// The isolate's one copy of ASCII string `s` (internalized): the same
+/// string as every literal of that text in JS, made once per isolate.
+pub(crate) fn intern(scope: &mut v8::PinScope, s: &str) -> v8::Global<v8::String> {
+    let s = v8::String::new_from_one_byte(scope, s.as_bytes(), v8::NewStringType::Internalized).unwrap();
+    v8::Global::new(scope, s)
+}
+
 /// A JS string from UTF-8 text.
 pub(crate) fn js_string<'s>(scope: &mut v8::PinScope<'s, '_>, s: &str) -> v8::Local<'s, v8::String> {
     v8::String::new(scope, s).unwrap_or_else(|| v8::String::empty(scope))

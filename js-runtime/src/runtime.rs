@@ -185,8 +185,17 @@ struct Hooks {
 }
 
 /// Request methods whose JS string is made once per isolate, not per
-/// request.
-const METHODS: [&str; 7] = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"];
+/// request (and which [`standard_method`] names without an allocation).
+const METHODS: [&str; 9] = [
+    "GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// `method` as a constant when it is a standard one: an
+/// [`HttpRequest::method`](crate::HttpRequest::method) that needs no
+/// allocation, and whose JS string the isolate already has.
+pub fn standard_method(method: &str) -> Option<&'static str> {
+    METHODS.iter().find(|m| **m == method).copied()
+}
 
 /// Enters an isolate for the guard's lifetime, or longer.
 ///
@@ -917,13 +926,7 @@ fn bootstrap(scope: &mut v8::PinScope, internals: v8::Local<v8::Object>, bundle:
         let f: v8::Local<v8::Function> = hooks.get(scope, k.into()).unwrap().try_into().unwrap();
         v8::Global::new(scope, f)
     };
-    let methods = METHODS
-        .iter()
-        .map(|m| {
-            let s = v8::String::new_from_one_byte(scope, m.as_bytes(), v8::NewStringType::Internalized).unwrap();
-            v8::Global::new(scope, s)
-        })
-        .collect();
+    let methods = METHODS.iter().map(|m| crate::ops::intern(scope, m)).collect();
     Ok(Hooks {
         dispatch: get(scope, "dispatch"),
         fire_timer: get(scope, "fireTimer"),

@@ -204,20 +204,10 @@ impl Service {
 
 /// A request's method, borrowed from a constant for the standard ones.
 fn method_name(method: &http::Method) -> std::borrow::Cow<'static, str> {
-    use http::Method;
-    let name = match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::HEAD => "HEAD",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => return method.as_str().to_string().into(),
-    };
-    name.into()
+    match outpost_js::standard_method(method.as_str()) {
+        Some(name) => name.into(),
+        None => method.as_str().to_string().into(),
+    }
 }
 
 /// The `503` for a request `target`'s isolates could not take.

@@ -116,10 +116,7 @@ pub(crate) struct KnownHeaders {
 impl KnownHeaders {
     pub(crate) fn new(scope: &mut v8::PinScope) -> Self {
         use http::header;
-        let intern = |s: &str| {
-            let s = v8::String::new_from_one_byte(scope, s.as_bytes(), v8::NewStringType::Internalized).unwrap();
-            v8::Global::new(scope, s)
-        };
+        let mut intern = |s: &str| crate::ops::intern(scope, s);
         let names = [
             header::CONTENT_TYPE,
             header::CACHE_CONTROL,
