@@ -103,8 +103,9 @@ thread_local! {
 /// What the pool's handle and its threads share. Threads hold no sender of
 /// the job channels, so dropping the last handle ends them.
 struct Shared {
-    /// Time zero of the pool's clocks (LRU stamps, turns, backoffs).
-    epoch: Instant,
+    /// Time zero of the pool's clocks (LRU stamps, turns, backoffs, memory
+    /// checks), the epoch below.
+    clock: outpost_js::clock::CoarseClock,
     memory: memory::Budget,
     /// Every thread: the serving ones, then the quarantine thread.
     threads: Box<[ThreadState]>,
@@ -131,7 +132,7 @@ impl Shared {
     /// `serving` threads plus the quarantine thread.
     fn new(serving: usize, budget: Option<usize>) -> Self {
         Shared {
-            epoch: Instant::now(),
+            clock: outpost_js::clock::CoarseClock::new(),
             memory: memory::Budget::new(budget),
             serving,
             threads: (0..=serving)
@@ -146,11 +147,17 @@ impl Shared {
     }
 
     fn now_us(&self) -> u64 {
-        self.epoch.elapsed().as_micros() as u64
+        self.clock.nanos_at(Instant::now()) / 1_000
     }
 
     fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        self.clock.nanos_at(Instant::now()) / 1_000_000
+    }
+
+    /// Nanoseconds since the epoch on the coarse clock, for checks made
+    /// after every request that need no more than milliseconds.
+    fn coarse_now(&self) -> u64 {
+        self.clock.now()
     }
 
     /// Whether thread `t` has been on one piece of work for longer than

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use foldhash::{HashMap, HashSet};
 use futures::channel::oneshot;
-use outpost_js::clock::CoarseClock;
 use outpost_js::{Bundle, HttpRequest, HttpResponse, Limit, Runtime, RuntimeOptions};
 use tokio::sync::mpsc;
 
@@ -30,7 +29,7 @@ struct Isolate {
     task_waker: Waker,
     /// Its heap as last measured, counted in the pool's total.
     bytes: usize,
-    /// When it was last measured, on [`Worker::clock`].
+    /// When it was last measured (ns since the pool's epoch, coarse).
     measured_at: u64,
     /// When it last got a request (µs since the pool's epoch; kept only
     /// under a budget): its place in [`Worker::lru`] while live.
@@ -66,8 +65,6 @@ pub(super) struct Worker {
     next_id: IsolateId,
     /// The ids of the isolates to poll this turn.
     woken: Vec<IsolateId>,
-    /// Times the memory checks (read after every request).
-    clock: CoarseClock,
 }
 
 impl Worker {
@@ -82,7 +79,6 @@ impl Worker {
             evicted: HashSet::default(),
             next_id: 0,
             woken: Vec::new(),
-            clock: CoarseClock::new(),
         }
     }
 
@@ -129,7 +125,7 @@ impl Worker {
                 waker,
                 task_waker,
                 bytes,
-                measured_at: self.clock.now(),
+                measured_at: self.shared.coarse_now(),
                 used,
                 retiring: false,
             },
@@ -236,7 +232,7 @@ impl Worker {
     /// and evicts others if the pool went over its budget.
     fn went_idle(&mut self, id: IsolateId) {
         let Some(iso) = self.isolates.get_mut(&id) else { return };
-        let now = self.clock.now();
+        let now = self.shared.coarse_now();
         if Duration::from_nanos(now.saturating_sub(iso.measured_at)) < memory::MEASURE_EVERY {
             return;
         }
