@@ -212,9 +212,9 @@ struct Entered {
 
 /// An isolate's identity: the address of V8's isolate, which stays put
 /// while the `OwnedIsolate` that holds it moves.
-fn isolate_id(isolate: &v8::Isolate) -> *mut std::ffi::c_void {
+fn isolate_id(isolate: v8::UnsafeRawIsolatePtr) -> *mut std::ffi::c_void {
     // SAFETY: `UnsafeRawIsolatePtr` is a `repr(transparent)` raw pointer.
-    unsafe { std::mem::transmute::<v8::UnsafeRawIsolatePtr, *mut std::ffi::c_void>(isolate.as_raw_isolate_ptr()) }
+    unsafe { std::mem::transmute::<v8::UnsafeRawIsolatePtr, *mut std::ffi::c_void>(isolate) }
 }
 
 thread_local! {
@@ -226,10 +226,9 @@ thread_local! {
 
 /// Whether `isolate` is this thread's resident one.
 fn is_resident(isolate: &v8::Isolate) -> bool {
-    // SAFETY: as in `isolate_id`.
-    RESIDENT.get().is_some_and(|r| unsafe {
-        std::mem::transmute::<v8::UnsafeRawIsolatePtr, *mut std::ffi::c_void>(r) == isolate_id(isolate)
-    })
+    // SAFETY: reading the address of a live isolate.
+    let this = isolate_id(unsafe { isolate.as_raw_isolate_ptr() });
+    RESIDENT.get().is_some_and(|r| isolate_id(r) == this)
 }
 
 impl Entered {
