@@ -489,7 +489,7 @@ impl WorkerHandle {
     /// once it has been evicted everywhere; its next request starts one).
     pub fn is_warm(&self, deployment: &str) -> bool {
         self.slot(deployment)
-            .is_some_and(|s| s.warm.load(Ordering::Relaxed) > 0)
+            .is_some_and(|s| s.warm.load(Ordering::Acquire) > 0)
     }
 
     /// Starts the deployment's isolate on its first thread if it is not

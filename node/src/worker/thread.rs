@@ -93,9 +93,17 @@ impl Worker {
 
     /// Starts an isolate of `slot` from `code`, after making room for it
     /// under the budget; it becomes the deployment's live isolate here.
-    fn launch(&mut self, slot: &Arc<Slot>, code: &Code) -> Result<IsolateId, String> {
+    /// `recreated`: an isolate of the deployment was evicted from this
+    /// thread, and this start counts as a re-creation.
+    fn launch(&mut self, slot: &Arc<Slot>, code: &Code, recreated: bool) -> Result<IsolateId, String> {
         self.make_room(self.shared.memory.expected_start(), None);
         let rt = self.start(&slot.key, &code.bundle, code.options.clone())?;
+        // Counted before `install` shows the isolate as warm, so whoever
+        // sees it warm also sees it counted.
+        if recreated {
+            self.shared.memory.recreations.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::record_isolate_recreated();
+        }
         Ok(self.install(slot.clone(), rt))
     }
 
@@ -114,7 +122,7 @@ impl Worker {
         if self.shared.memory.limited() {
             self.lru.insert((used, id));
         }
-        slot.warm.fetch_add(1, Ordering::Relaxed);
+        slot.warm.fetch_add(1, Ordering::Release);
         self.live.insert(slot.key.clone(), id);
         let (waker, task_waker) = IsolateWaker::new(id, self.shared.threads[self.index].ready.clone());
         self.isolates.insert(
@@ -256,14 +264,8 @@ impl Worker {
             }
         }
         let recreated = self.evicted.remove(&slot.key);
-        match self.launch(slot, &slot.code()) {
-            Ok(id) => {
-                if recreated {
-                    self.shared.memory.recreations.fetch_add(1, Ordering::Relaxed);
-                    crate::metrics::record_isolate_recreated();
-                }
-                Some(id)
-            }
+        match self.launch(slot, &slot.code(), recreated) {
+            Ok(id) => Some(id),
             Err(e) => {
                 tracing::error!(deployment = %slot.key, error = %e, "isolate failed to start");
                 None
@@ -355,14 +357,14 @@ impl Worker {
                     // Nothing to replace where it does not run: its next
                     // request here starts the new version.
                     if self.live.contains_key(&slot.key) {
-                        let result = self.launch(&slot, &code);
+                        let result = self.launch(&slot, &code, false);
                         if let Err(e) = result {
                             tracing::error!(deployment = %slot.key, error = %e, "isolate failed to start");
                         }
                     }
                     return;
                 };
-                let result = self.launch(&slot, &code).map(|_| {
+                let result = self.launch(&slot, &code, false).map(|_| {
                     *slot.code.write().unwrap_or_else(|e| e.into_inner()) = code;
                     slot.backoff.clear();
                 });
