@@ -154,6 +154,24 @@ pub(crate) fn uint8_array<'s>(scope: &mut v8::PinScope<'s, '_>, bytes: Vec<u8>) 
     v8::Uint8Array::new(scope, buf, 0, len).expect("Uint8Array")
 }
 
+/// Bodies up to this size that are valid UTF-8 reach JS as a string (see
+/// [`whole_body`]); larger ones stay outside the V8 heap.
+pub(crate) const STRING_BODY_MAX: usize = 64 * 1024;
+
+/// A whole body for JS's `BodyState`: a string when the bytes are valid
+/// UTF-8 and small, else a `Uint8Array`. The string is lossless (a leading
+/// BOM stays, so encoding it gives back the same bytes), and a body read as
+/// text or JSON, the common case, needs no buffer and no decoding in JS.
+pub(crate) fn whole_body<'s>(scope: &mut v8::PinScope<'s, '_>, bytes: &[u8]) -> v8::Local<'s, v8::Value> {
+    if bytes.len() <= STRING_BODY_MAX
+        && std::str::from_utf8(bytes).is_ok()
+        && let Some(s) = v8::String::new_from_utf8(scope, bytes, v8::NewStringType::Normal)
+    {
+        return s.into();
+    }
+    uint8_array(scope, bytes.to_vec()).into()
+}
+
 /// The isolate's one copy of ASCII string `s` (internalized): the same
 /// string as every literal of that text in JS, made once per isolate.
 pub(crate) fn intern(scope: &mut v8::PinScope, s: &str) -> v8::Global<v8::String> {

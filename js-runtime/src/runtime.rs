@@ -511,7 +511,7 @@ impl Runtime {
             let headers_v = crate::ops::js_string(scope, headers.as_block()).into();
             let body_v: v8::Local<v8::Value> = match body {
                 Body::Empty => v8::null(scope).into(),
-                Body::Full(bytes) => crate::ops::uint8_array(scope, bytes.to_vec()).into(),
+                Body::Full(bytes) => crate::ops::whole_body(scope, &bytes),
                 Body::Stream(stream) => {
                     let sid = self.state.borrow_mut().add_body_stream(stream);
                     v8::Integer::new_from_unsigned(scope, sid).into()
@@ -868,7 +868,7 @@ fn async_result_to_js<'s>(
             Err(v8::Exception::type_error(scope, msg))
         }
         AsyncResult::Fetch(Ok((resp, final_url))) => {
-            // [status, headersFlat, body (Uint8Array | stream id | null)];
+            // [status, headersFlat, body (string | Uint8Array | stream id | null, see `whole_body`)];
             // the header list ends with [":url", url] after redirects.
             let status = v8::Integer::new(scope, resp.status as i32).into();
             let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(resp.headers.len() * 2 + 2);
@@ -883,7 +883,7 @@ fn async_result_to_js<'s>(
             let headers = v8::Array::new_with_elements(scope, &flat).into();
             let body: v8::Local<v8::Value> = match resp.body {
                 Body::Empty => v8::null(scope).into(),
-                Body::Full(b) => crate::ops::uint8_array(scope, b.to_vec()).into(),
+                Body::Full(b) => crate::ops::whole_body(scope, &b),
                 Body::Stream(s) => {
                     let sid = crate::ops::state(scope).borrow_mut().add_body_stream(s);
                     v8::Integer::new_from_unsigned(scope, sid).into()

@@ -47,7 +47,7 @@ fetchInternals.BodyState = BodyState;
 fetchInternals.NativeBody = NativeBody;
 fetchInternals.nullBody = NULL_BODY;
 
-/** A body over what Rust handed in: null, a Uint8Array (adopted), or a native stream id. */
+/** A body over what Rust handed in: null, a string (a whole body that is UTF-8 text), a Uint8Array (adopted), or a native stream id. */
 fetchInternals.bodyFromNative = function bodyFromNative(body) {
   if (body === null || body === undefined) return NULL_BODY();
   if (typeof body === "number") return new BodyState(new NativeBody(body), null);

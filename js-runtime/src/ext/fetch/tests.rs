@@ -93,6 +93,47 @@ fn whole_request_body_is_read_and_cloned() {
     assert_eq!((status, text.as_str()), (200, "POST 1 hello 5 true"));
 }
 
+/// Whole bodies that are UTF-8 text reach JS as a string, others as bytes:
+/// either way every reading gives back exactly the bytes that were sent
+/// (a leading BOM included; `text()` alone drops it, as decoding does).
+#[test]
+fn whole_request_bodies_read_back_byte_for_byte() {
+    let code = r#"const hex = (b) => Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, "0")).join("");
+    export default { async fetch(req) {
+        const copy = req.clone();
+        const streamed = req.clone();
+        const chunks = [];
+        for await (const c of streamed.body) chunks.push(hex(c));
+        const text = await req.text();
+        return new Response(["", hex(new TextEncoder().encode(text)), hex(await copy.arrayBuffer()), chunks.join("")].join("|"));
+    } };"#;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let bom_text = "\u{feff}h\u{e9}llo \u{2713} \u{1f600}".as_bytes();
+    let invalid: &[u8] = b"a\xff\xfeb\xc3";
+    for (body, decoded) in [
+        (bom_text, &bom_text[3..]),
+        (invalid, "a\u{fffd}\u{fffd}b\u{fffd}".as_bytes()),
+        (b"".as_slice(), b"".as_slice()),
+    ] {
+        let (status, text) = run(
+            code,
+            post(Body::Full(Bytes::copy_from_slice(body)), "application/octet-stream"),
+        );
+        let expected = format!("|{}|{}|{}", hex(decoded), hex(body), hex(body));
+        assert_eq!((status, text), (200, expected), "{body:?}");
+    }
+    let code = r#"export default { async fetch(req) {
+        const v = await req.json();
+        return new Response(`${v.name.length} ${v.name} ${v.n + 1}`);
+    } };"#;
+    let body = "{\"name\":\"\u{e9}t\u{e9} \u{2600}\",\"n\":41}";
+    let (status, text) = run(
+        code,
+        post(Body::Full(Bytes::from_static(body.as_bytes())), "application/json"),
+    );
+    assert_eq!((status, text.as_str()), (200, "5 \u{e9}t\u{e9} \u{2600} 42"));
+}
+
 #[test]
 fn streamed_request_body_arrives_in_chunks() {
     let code = r#"export default { async fetch(req) {
