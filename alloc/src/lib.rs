@@ -28,6 +28,24 @@ fn natural(layout: &Layout) -> bool {
     layout.align() <= MAX_NATURAL_ALIGN && layout.align() <= layout.size()
 }
 
+/// mimalloc's plain allocation function, and its aligned one.
+type Plain = unsafe extern "C" fn(usize) -> *mut c_void;
+type Aligned = unsafe extern "C" fn(usize, usize) -> *mut c_void;
+
+/// A block for `layout` from `plain` where that suffices, else `aligned`.
+#[inline(always)]
+fn allocate(layout: Layout, plain: Plain, aligned: Aligned) -> *mut u8 {
+    // SAFETY: mimalloc's allocation functions take any size and any
+    // power-of-two alignment (which every `Layout` has).
+    unsafe {
+        if natural(&layout) {
+            plain(layout.size()) as *mut u8
+        } else {
+            aligned(layout.size(), layout.align()) as *mut u8
+        }
+    }
+}
+
 // SAFETY: every method returns memory from mimalloc that satisfies the
 // layout (plain allocations only where `natural` holds, aligned ones
 // otherwise), or null on failure; `mi_free` and `mi_realloc*` accept any
@@ -35,26 +53,12 @@ fn natural(layout: &Layout) -> bool {
 unsafe impl GlobalAlloc for MiMalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: mimalloc's allocation functions take any size.
-        unsafe {
-            if natural(&layout) {
-                ffi::mi_malloc(layout.size()) as *mut u8
-            } else {
-                ffi::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8
-            }
-        }
+        allocate(layout, ffi::mi_malloc, ffi::mi_malloc_aligned)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as in `alloc`.
-        unsafe {
-            if natural(&layout) {
-                ffi::mi_zalloc(layout.size()) as *mut u8
-            } else {
-                ffi::mi_zalloc_aligned(layout.size(), layout.align()) as *mut u8
-            }
-        }
+        allocate(layout, ffi::mi_zalloc, ffi::mi_zalloc_aligned)
     }
 
     #[inline]
