@@ -166,11 +166,17 @@ impl Service {
         drop(host);
         let method = method_name(req.method());
         let headers = HeaderList::from(req.headers());
-        let declared = req
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        // hyper knows a request without a body (no length, or 0) from its
+        // head: its Content-Length is then not looked up.
+        let bodiless = req.body().is_end_stream();
+        let declared = if bodiless {
+            None
+        } else {
+            req.headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
         let max_body = target
             .limits
             .request_body_bytes
@@ -181,7 +187,7 @@ impl Service {
         }
         let body = req.into_body();
         let mut whole = None;
-        let body = if body.is_end_stream() {
+        let body = if bodiless {
             Body::Empty
         } else if let Some(len) = declared.filter(|&n| n <= BUFFERED_BODY_BYTES) {
             // A small body of known length is read whole before the handler
