@@ -258,7 +258,7 @@ enum Command {
 /// Allocation is on every request's path (headers, bodies, tasks); mimalloc
 /// serves it with thread-local free lists instead of glibc's arenas.
 #[global_allocator]
-static ALLOCATOR: outpost_alloc::MiMalloc = outpost_alloc::MiMalloc;
+static ALLOCATOR: outpost_js::allocator::MiMalloc = outpost_js::allocator::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -3,8 +3,8 @@
 //! It owns every `v8::` call and every `unsafe` block of the project: platform
 //! initialisation, isolates pinned to the thread that made them, the startup
 //! snapshot holding the Web API glue, module loading, the Web APIs themselves
-//! (`src/ext/<family>/`, JS glue beside its Rust ops) and the hooks limits are
-//! enforced through.
+//! (`src/ext/<family>/`, JS glue beside its Rust ops), the hooks limits are
+//! enforced through, and the binary's global allocator ([`allocator`]).
 //!
 //! It does not own sockets, config files, QUIC or tokio runtimes: host I/O
 //! (clock, timers, logging, outbound fetch) reaches it through the [`Host`]
@@ -12,6 +12,7 @@
 //! from outside: [`Runtime::dispatch`] starts a request, and
 //! [`Runtime::poll_event_loop`] runs timers, async host calls and promises.
 
+pub mod allocator;
 mod bundle;
 pub mod clock;
 mod error;

@@ -1,4 +1,5 @@
-//! The global allocator of the `outpost` binary: mimalloc.
+//! The global allocator of the `outpost` binary: mimalloc. It lives here
+//! because this crate holds the project's `unsafe`.
 //!
 //! mimalloc serves most allocations from thread-local free lists, where
 //! glibc's malloc takes arena locks and consolidates. It is called here the
@@ -8,10 +9,8 @@
 //! one over 1 KiB to the over-allocating path, whose blocks then take the
 //! slow path when freed.
 
-#![no_std]
-
-use core::alloc::{GlobalAlloc, Layout};
-use core::ffi::c_void;
+use std::alloc::{GlobalAlloc, Layout};
+use std::ffi::c_void;
 
 use libmimalloc_sys as ffi;
 
