@@ -53,13 +53,18 @@ impl TaskQueue {
 /// Isolate pointer → its task queue.
 static QUEUES: LazyLock<Mutex<HashMap<usize, Arc<TaskQueue>>>> = LazyLock::new(Default::default);
 
-fn key(isolate: &v8::Isolate) -> usize {
-    // SAFETY: reading the isolate's address; `UnsafeRawIsolatePtr` is a
-    // transparent wrapper over the same pointer V8 passes to the platform.
-    let raw = unsafe { isolate.as_raw_isolate_ptr() };
-    // SAFETY: `UnsafeRawIsolatePtr` is `repr(transparent)` over a pointer.
-    let ptr: *mut std::ffi::c_void = unsafe { std::mem::transmute(raw) };
-    ptr as usize
+/// [`isolate_address`] of a live isolate.
+pub(crate) fn key(isolate: &v8::Isolate) -> usize {
+    // SAFETY: reading the address of a live isolate.
+    isolate_address(unsafe { isolate.as_raw_isolate_ptr() })
+}
+
+/// An isolate's identity: the address of V8's isolate (the pointer V8
+/// passes to the platform), which stays put while the `OwnedIsolate` that
+/// holds it moves.
+pub(crate) fn isolate_address(isolate: v8::UnsafeRawIsolatePtr) -> usize {
+    // SAFETY: `UnsafeRawIsolatePtr` is a `repr(transparent)` raw pointer.
+    unsafe { std::mem::transmute::<v8::UnsafeRawIsolatePtr, *mut std::ffi::c_void>(isolate) as usize }
 }
 
 /// Registers `isolate` so the tasks V8 posts for it are queued.

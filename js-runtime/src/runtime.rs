@@ -210,13 +210,6 @@ struct Entered {
     nested: Option<*const v8::Isolate>,
 }
 
-/// An isolate's identity: the address of V8's isolate, which stays put
-/// while the `OwnedIsolate` that holds it moves.
-fn isolate_id(isolate: v8::UnsafeRawIsolatePtr) -> *mut std::ffi::c_void {
-    // SAFETY: `UnsafeRawIsolatePtr` is a `repr(transparent)` raw pointer.
-    unsafe { std::mem::transmute::<v8::UnsafeRawIsolatePtr, *mut std::ffi::c_void>(isolate) }
-}
-
 thread_local! {
     /// The isolate this thread left entered, if any.
     static RESIDENT: Cell<Option<v8::UnsafeRawIsolatePtr>> = const { Cell::new(None) };
@@ -226,9 +219,10 @@ thread_local! {
 
 /// Whether `isolate` is this thread's resident one.
 fn is_resident(isolate: &v8::Isolate) -> bool {
-    // SAFETY: reading the address of a live isolate.
-    let this = isolate_id(unsafe { isolate.as_raw_isolate_ptr() });
-    RESIDENT.get().is_some_and(|r| isolate_id(r) == this)
+    let this = crate::platform::key(isolate);
+    RESIDENT
+        .get()
+        .is_some_and(|r| crate::platform::isolate_address(r) == this)
 }
 
 impl Entered {
