@@ -156,7 +156,7 @@ pub(crate) fn uint8_array<'s>(scope: &mut v8::PinScope<'s, '_>, bytes: Vec<u8>) 
 
 /// Bodies up to this size that are valid UTF-8 reach JS as a string (see
 /// [`whole_body`]); larger ones stay outside the V8 heap.
-pub(crate) const STRING_BODY_MAX: usize = 64 * 1024;
+const STRING_BODY_MAX: usize = 64 * 1024;
 
 /// A whole body for JS's `BodyState`: a string when the bytes are valid
 /// UTF-8 and small, else a `Uint8Array`. The string is lossless (a leading

@@ -503,14 +503,7 @@ impl Runtime {
             // One string for the whole list, which JS splits only if the
             // handler reads the headers (see `headerFlat` in 21_request.js).
             let headers_v = crate::ops::js_string(scope, headers.as_block()).into();
-            let body_v: v8::Local<v8::Value> = match body {
-                Body::Empty => v8::null(scope).into(),
-                Body::Full(bytes) => crate::ops::whole_body(scope, &bytes),
-                Body::Stream(stream) => {
-                    let sid = self.state.borrow_mut().add_body_stream(stream);
-                    v8::Integer::new_from_unsigned(scope, sid).into()
-                }
-            };
+            let body_v = body_to_js(scope, &self.state, body);
             let undefined = v8::undefined(scope).into();
             context::enter(scope, Some(id));
             v8::tc_scope!(let tc, scope);
@@ -875,15 +868,22 @@ fn async_result_to_js<'s>(
                 flat.push(crate::ops::js_string(scope, &url).into());
             }
             let headers = v8::Array::new_with_elements(scope, &flat).into();
-            let body: v8::Local<v8::Value> = match resp.body {
-                Body::Empty => v8::null(scope).into(),
-                Body::Full(b) => crate::ops::whole_body(scope, &b),
-                Body::Stream(s) => {
-                    let sid = crate::ops::state(scope).borrow_mut().add_body_stream(s);
-                    v8::Integer::new_from_unsigned(scope, sid).into()
-                }
-            };
+            let body = body_to_js(scope, &crate::ops::state(scope), resp.body);
             Ok(v8::Array::new_with_elements(scope, &[status, headers, body]).into())
+        }
+    }
+}
+
+/// A body as JS's `bodyFromNative` takes it: `null`, the whole body (see
+/// [`crate::ops::whole_body`]), or the id of a native stream kept in
+/// `state` for `op_body_read`.
+fn body_to_js<'s>(scope: &mut v8::PinScope<'s, '_>, state: &RefCell<State>, body: Body) -> v8::Local<'s, v8::Value> {
+    match body {
+        Body::Empty => v8::null(scope).into(),
+        Body::Full(bytes) => crate::ops::whole_body(scope, &bytes),
+        Body::Stream(stream) => {
+            let sid = state.borrow_mut().add_body_stream(stream);
+            v8::Integer::new_from_unsigned(scope, sid).into()
         }
     }
 }
