@@ -145,15 +145,17 @@ function fail(id, err) {
   ops.op_respond_error(id);
 }
 
-function respond(id, response, request) {
+// `open`: whether the request is in `inflight` (its handler returned a
+// promise).
+function respond(id, response, request, open) {
   try {
-    respondOrThrow(id, response, request);
+    respondOrThrow(id, response, request, open);
   } catch (e) {
     fail(id, e);
   }
 }
 
-function respondOrThrow(id, response, request) {
+function respondOrThrow(id, response, request, open) {
   const fetchInternals = internals.fetch;
   if (!fetchInternals.isResponse(response)) {
     const got = response === null ? "null" : typeof response === "object" ? (response.constructor?.name ?? "object") : typeof response;
@@ -168,7 +170,7 @@ function respondOrThrow(id, response, request) {
     inflight.set(id, request);
     pump(id, body);
   } else {
-    inflight.delete(id);
+    if (open) inflight.delete(id);
     ops.op_respond(id, status, body, ...headers);
   }
 }
@@ -204,9 +206,9 @@ function dispatch(id, method, url, headerList, body) {
   if (result !== null && typeof result === "object" && typeof result.then === "function") {
     // Only a request still open after this call can see its client leave.
     inflight.set(id, request);
-    result.then((r) => respond(id, r, request), (e) => fail(id, e));
+    result.then((r) => respond(id, r, request, true), (e) => fail(id, e));
   } else {
-    respond(id, result, request);
+    respond(id, result, request, false);
   }
 }
 

@@ -4,7 +4,6 @@ const fetchInternals = internals.fetch;
 const { webidl, Headers, nullBody, extractBody, setGuard, fillHeaders, headersHas, headersAppendInternal } = fetchInternals;
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const JSONStringify = JSON.stringify;
 
@@ -46,10 +45,20 @@ function readInit(init, context) {
   };
 }
 
+/** Whether a response with `status` must not have a body. */
+function isNullBodyStatus(status) {
+  return status === 204 || status === 304 || status === 205 || status === 101 || status === 103;
+}
+
 class Response {
   #status = 200;
   #statusText = "";
-  #headers;
+  // The `Headers` object, made when first asked for. Until then a response
+  // constructed without a `headers` init keeps its header list in
+  // `#headerList` (at most its body's content type): sending it back to
+  // Rust needs no object.
+  #headers = null;
+  #headerList = null;
   #body;
   #type = "default";
   #url = "";
@@ -83,21 +92,39 @@ class Response {
     this.#webSocket = o.webSocket;
     this.#cf = o.cf;
     this.#encodeBody = o.encodeBody;
-    const headers = new Headers();
-    setGuard(headers, "response");
-    if (o.headers !== undefined) fillHeaders(headers, o.headers, context);
-    this.#headers = headers;
+    let headers = null;
+    if (o.headers !== undefined) {
+      headers = new Headers();
+      setGuard(headers, "response");
+      fillHeaders(headers, o.headers, context);
+    }
+    let list = null;
     if (body !== null) {
-      if (NULL_BODY_STATUSES.has(status)) {
+      if (isNullBodyStatus(status)) {
         throw new TypeError(`${context}: Response with null body status cannot have body`);
       }
       this.#body = body;
-      if (body.contentType !== null && !headersHas(headers, "content-type")) {
-        headersAppendInternal(headers, "content-type", body.contentType);
+      const type = body.contentType;
+      if (headers === null) {
+        list = type !== null ? ["content-type", type] : [];
+      } else if (type !== null && !headersHas(headers, "content-type")) {
+        headersAppendInternal(headers, "content-type", type);
       }
     } else {
       this.#body = nullBody();
+      if (headers === null) list = [];
     }
+    this.#headers = headers;
+    this.#headerList = list;
+  }
+
+  /** The `Headers` object, made from the kept list on first use. */
+  #headerObject() {
+    if (this.#headers === null) {
+      this.#headers = fetchInternals.headersAdopt(this.#headerList, "response");
+      this.#headerList = null;
+    }
+    return this.#headers;
   }
 
   static #check(r, member) {
@@ -163,7 +190,7 @@ class Response {
     return Response.#check(this, "statusText").#statusText;
   }
   get headers() {
-    return Response.#check(this, "headers").#headers;
+    return Response.#check(this, "headers").#headerObject();
   }
   /** Workers: the WebSocket given in ResponseInit (status 101). */
   get webSocket() {
@@ -182,7 +209,11 @@ class Response {
     const r = new Response(kInternal);
     r.#status = this.#status;
     r.#statusText = this.#statusText;
-    r.#headers = fetchInternals.headersCopy(this.#headers, fetchInternals.headersGuard(this.#headers));
+    if (this.#headers === null) {
+      r.#headerList = this.#headerList.slice();
+    } else {
+      r.#headers = fetchInternals.headersCopy(this.#headers, fetchInternals.headersGuard(this.#headers));
+    }
     r.#type = this.#type;
     r.#url = this.#url;
     r.#redirected = this.#redirected;
@@ -201,7 +232,7 @@ class Response {
       const s = r.#status;
       return s === 0 ? 500 : s;
     };
-    fetchInternals.responseHeaderList = (r) => fetchInternals.headersFlat(r.#headers);
+    fetchInternals.responseHeaderList = (r) => (r.#headers === null ? r.#headerList : fetchInternals.headersFlat(r.#headers));
     /**
      * What Rust sends: null, a string, a Uint8Array, or a ReadableStream.
      * Throws a TypeError if the body was already read.

@@ -245,3 +245,52 @@ fn a_dispatched_requests_headers_split_lazily_in_arrival_order() {
     assert_eq!(v["clone"], expected);
     assert_eq!(v["host"], "t.test:8787");
 }
+
+/// What Rust sends is the header list as JS last left it: the body's
+/// default content type alone for a response nobody asked the headers of,
+/// every change made through `response.headers` (on the response or on a
+/// clone, apart) otherwise.
+#[test]
+fn responses_send_the_headers_js_last_left() {
+    let cases = [
+        (r#"new Response("x")"#, vec![("content-type", "text/plain;charset=UTF-8")]),
+        ("new Response(null)", vec![]),
+        (
+            r#"(() => { const r = new Response("x"); r.headers.set("x-a", "1"); return r; })()"#,
+            vec![("content-type", "text/plain;charset=UTF-8"), ("x-a", "1")],
+        ),
+        (
+            r#"(() => { const r = new Response("x"); const c = r.clone(); c.headers.append("x-b", "2");
+                r.headers.delete("content-type"); return c; })()"#,
+            vec![("content-type", "text/plain;charset=UTF-8"), ("x-b", "2")],
+        ),
+        (
+            r#"(() => { const r = new Response("x"); r.clone().headers.append("x-b", "2"); return r; })()"#,
+            vec![("content-type", "text/plain;charset=UTF-8")],
+        ),
+        (
+            r#"new Response("x", { headers: { "Content-Type": "a/b", "X-C": "3" } })"#,
+            vec![("content-type", "a/b"), ("x-c", "3")],
+        ),
+        (r#"Response.json({ a: 1 })"#, vec![("content-type", "application/json")]),
+        (
+            r#"new Response(new Blob(["x"], { type: "image/png" }), { status: 201 })"#,
+            vec![("content-type", "image/png")],
+        ),
+    ];
+    for (expr, expected) in cases {
+        let code = format!("export default {{ fetch() {{ return {expr}; }} }};");
+        let bundle = Bundle::single("main.js", &code);
+        let host = Rc::new(EchoHost { inner: StdHost });
+        let mut rt = Runtime::new(&bundle, host, RuntimeOptions::default()).expect("the module loads");
+        let request = HttpRequest {
+            method: "GET".into(),
+            url: "http://t.test/".into(),
+            headers: HeaderList::default(),
+            body: Body::Empty,
+        };
+        let response = rt.call(request).expect("a response");
+        let got: Vec<(&str, &str)> = response.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, expected, "{expr}");
+    }
+}
