@@ -82,6 +82,21 @@ pub(crate) fn with_string_bytes<R>(
     f(to_string(scope, value).as_bytes())
 }
 
+/// An unsigned 32-bit argument: read straight off a small integer, which
+/// is what JS passes for ids and statuses; anything else is converted as
+/// `ToUint32` would.
+pub(crate) fn u32_arg(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> Option<u32> {
+    match v8::Local::<v8::Uint32>::try_from(value) {
+        Ok(n) => Some(n.value()),
+        Err(_) => value.uint32_value(scope),
+    }
+}
+
+/// A JS string's UTF-8 bytes (lone surrogates as U+FFFD), copied once.
+pub(crate) fn string_bytes(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> bytes::Bytes {
+    with_string_bytes(scope, value, bytes::Bytes::copy_from_slice)
+}
+
 /// A JS string (or anything, converted with `String(x)`) as a Rust string.
 pub(crate) fn to_string(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> String {
     if let Ok(s) = v8::Local::<v8::String>::try_from(value) {

@@ -14,7 +14,7 @@ use crate::host::{Body, HeaderList, HttpRequest, HttpResponse, LogLevel};
 use crate::runtime::{AsyncResult, RESPONSE_CHUNKS_IN_FLIGHT, ResponseSlot, respond_internal_error};
 
 pub(crate) fn op_log(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue<v8::Value>) {
-    let level = args.get(0).uint32_value(scope).unwrap_or(1);
+    let level = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(1);
     let text = crate::ops::to_string(scope, args.get(1));
     let state = crate::ops::state(scope);
     let host = state.borrow().host.clone();
@@ -54,7 +54,7 @@ pub(crate) fn op_timer_start(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let ms = args.get(1).number_value(scope).unwrap_or(0.0);
     let ms = if ms.is_finite() && ms > 0.0 {
         ms.min(2_147_483_647.0)
@@ -79,7 +79,7 @@ pub(crate) fn op_timer_cancel(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let state = crate::ops::state(scope);
     let mut st = state.borrow_mut();
     if let Some(at) = st.timer_deadlines.remove(&id) {
@@ -95,7 +95,7 @@ pub(crate) fn op_wait_until(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let delta = if args.get(1).int32_value(scope).unwrap_or(0) < 0 {
         -1
     } else {
@@ -159,8 +159,8 @@ pub(crate) fn op_respond(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let status = args.get(1).uint32_value(scope).unwrap_or(200) as u16;
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
+    let status = crate::ops::u32_arg(scope, args.get(1)).unwrap_or(200) as u16;
     let body_v = args.get(2);
     let pairs = (args.length().max(3) - 3) / 2;
     let mut headers = http::HeaderMap::with_capacity(pairs as usize);
@@ -196,8 +196,8 @@ pub(crate) fn op_respond(
         Body::Stream(chunk_rx)
     } else if body_v.is_null_or_undefined() {
         Body::Empty
-    } else if let Ok(s) = v8::Local::<v8::String>::try_from(body_v) {
-        Body::Full(Bytes::from(s.to_rust_string_lossy(scope)))
+    } else if body_v.is_string() {
+        Body::Full(crate::ops::string_bytes(scope, body_v))
     } else {
         match crate::ops::to_bytes(body_v) {
             Some(b) => Body::Full(Bytes::from(b)),
@@ -217,7 +217,7 @@ pub(crate) fn op_respond_error(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let state = crate::ops::state(scope);
     respond_internal_error(&state, id);
 }
@@ -231,9 +231,9 @@ pub(crate) fn op_response_chunk(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
-    let chunk = if let Ok(s) = v8::Local::<v8::String>::try_from(args.get(1)) {
-        Bytes::from(s.to_rust_string_lossy(scope))
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
+    let chunk = if args.get(1).is_string() {
+        crate::ops::string_bytes(scope, args.get(1))
     } else {
         Bytes::from(crate::ops::to_bytes(args.get(1)).unwrap_or_default())
     };
@@ -266,7 +266,7 @@ pub(crate) fn op_response_end(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let error = args.get(1);
     let state = crate::ops::state(scope);
     let slot = state.borrow_mut().responses.take(id);
@@ -285,7 +285,7 @@ pub(crate) fn op_body_read(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let state = crate::ops::state(scope);
     let mut st = state.borrow_mut();
     let stream = st.body_streams.get(&id).cloned();
@@ -313,7 +313,7 @@ pub(crate) fn op_body_cancel(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let state = crate::ops::state(scope);
     state.borrow_mut().body_streams.remove(&id);
 }
@@ -389,7 +389,7 @@ pub(crate) fn op_fetch(
     let headers = headers_from_flat(scope, args.get(2));
     let body_v = args.get(3);
     let redirect = crate::ops::to_string(scope, args.get(4));
-    let id = args.get(5).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(5)).unwrap_or(0);
     let state = crate::ops::state(scope);
     let mut upload = None;
     let body = if body_v.is_true() {
@@ -450,7 +450,7 @@ pub(crate) fn op_fetch_body_chunk(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let chunk = Bytes::from(crate::ops::to_bytes(args.get(1)).unwrap_or_default());
     let table = fetches(scope);
     let mut table = table.0.borrow_mut();
@@ -483,7 +483,7 @@ pub(crate) fn op_fetch_body_end(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let error = args.get(1);
     let message = (!error.is_null_or_undefined()).then(|| crate::ops::to_string(scope, error));
     let table = fetches(scope);
@@ -506,7 +506,7 @@ pub(crate) fn op_fetch_abort(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let table = fetches(scope);
     let slot = table.0.borrow_mut().remove(&id);
     drop(slot);

@@ -394,7 +394,7 @@ fn op_compression_write(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let chunk = args.get(1);
     let result = resource_with::<Codec, _>(scope, id, |codec| with_bytes(chunk, |bytes| codec.write(bytes)));
     match result {
@@ -418,7 +418,7 @@ fn op_compression_finish(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let Some(mut codec) = resource_take::<Codec>(scope, id) else {
         throw_type_error(scope, "The compression stream is closed");
         return;
@@ -435,7 +435,7 @@ fn op_compression_close(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    if let Some(id) = args.get(0).uint32_value(scope) {
+    if let Some(id) = crate::ops::u32_arg(scope, args.get(0)) {
         let _ = resource_take::<Codec>(scope, id);
     }
 }

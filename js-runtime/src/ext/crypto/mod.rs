@@ -272,8 +272,8 @@ fn op_crypto_pbkdf2(scope: &mut v8::PinScope, args: v8::FunctionCallbackArgument
     let Some(hash) = hash_arg(scope, args.get(0)) else {
         return;
     };
-    let iterations = args.get(3).uint32_value(scope).unwrap_or(0);
-    let len = args.get(4).uint32_value(scope).unwrap_or(0) as usize;
+    let iterations = crate::ops::u32_arg(scope, args.get(3)).unwrap_or(0);
+    let len = crate::ops::u32_arg(scope, args.get(4)).unwrap_or(0) as usize;
     let out = with_bytes(args.get(1), |password| {
         with_bytes(args.get(2), |salt| pbkdf2_hmac(hash, password, salt, iterations, len))
     })

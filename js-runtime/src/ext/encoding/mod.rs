@@ -189,7 +189,7 @@ fn op_encoding_decoder_decode(
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue<v8::Value>,
 ) {
-    let id = args.get(0).uint32_value(scope).unwrap_or(0);
+    let id = crate::ops::u32_arg(scope, args.get(0)).unwrap_or(0);
     let stream = args.get(2).boolean_value(scope);
     let fatal = args.get(3).boolean_value(scope);
     let input = args.get(1);
@@ -224,7 +224,7 @@ fn op_encoding_decoder_free(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue<v8::Value>,
 ) {
-    if let Some(id) = args.get(0).uint32_value(scope) {
+    if let Some(id) = crate::ops::u32_arg(scope, args.get(0)) {
         let _ = resource_take::<StreamDecoder>(scope, id);
     }
 }

@@ -108,7 +108,7 @@ fn op_url_reparse(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments,
     let href_value = args.get(0);
     let mut buffer = [MaybeUninit::uninit(); 1024];
     let href = text(scope, href_value, &mut buffer);
-    let Some(setter) = args.get(1).uint32_value(scope).and_then(Setter::from_u32) else {
+    let Some(setter) = crate::ops::u32_arg(scope, args.get(1)).and_then(Setter::from_u32) else {
         throw_type_error(scope, "unknown URL setter");
         return;
     };
