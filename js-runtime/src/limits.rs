@@ -197,16 +197,22 @@ impl Meter {
     /// passed (the thread waited for a core): a long slice is charged CPU,
     /// not a busy machine's delays. Short slices, the common case, cost no
     /// CPU-clock read.
-    pub(crate) fn end(&self, cpu_start: Instant) -> Duration {
-        let slice = self.lock().slice.take();
+    /// Also returns the limit that stopped the isolate, if one did (read
+    /// under the same lock).
+    pub(crate) fn end(&self, cpu_start: Instant) -> (Duration, Option<Limit>) {
+        let (slice, tripped) = {
+            let mut st = self.lock();
+            (st.slice.take(), st.tripped)
+        };
         watchdog().exits.fetch_add(1, Ordering::SeqCst);
         let elapsed = cpu_start.elapsed();
         // Only a slice the watchdog saw costs a CPU-clock read.
         let seen = slice.filter(|s| s.cpu_seen.is_some());
-        match seen.and_then(|s| s.cpu_used(thread_cpu(self.clock))) {
+        let used = match seen.and_then(|s| s.cpu_used(thread_cpu(self.clock))) {
             Some(cpu) => elapsed.min(cpu),
             None => elapsed,
-        }
+        };
+        (used, tripped)
     }
 
     /// The limit that stopped the isolate, if one did.

@@ -327,6 +327,9 @@ pub struct Runtime {
     cpu_total: Duration,
     /// The earliest wall-clock deadline of an open request.
     next_wall: Option<Instant>,
+    /// The deadline the watchdog last heard of (see
+    /// [`Runtime::publish_wall_deadline`]).
+    published_wall: Option<Instant>,
     /// Requests answered for their wall-clock limit whose signals the
     /// event loop has yet to abort.
     expired: Vec<u32>,
@@ -414,8 +417,8 @@ impl Runtime {
             });
             loaded.map(|hooks| (v8::Global::new(scope, context), hooks))
         };
-        meter.end(startup);
-        let made = match meter.tripped() {
+        let (_, tripped) = meter.end(startup);
+        let made = match tripped {
             Some(limit) => {
                 drop(made);
                 Err(LoadError::Limit(limit))
@@ -444,6 +447,7 @@ impl Runtime {
             id_epoch: 0,
             cpu_total: Duration::ZERO,
             next_wall: None,
+            published_wall: None,
             expired: Vec::new(),
             poisoned: None,
         };

@@ -47,21 +47,35 @@ impl Runtime {
     /// JS has returned: charges its CPU time to every open request and
     /// answers them all when a limit stopped the isolate.
     pub(super) fn end_js(&mut self, slice: Instant) {
-        let used = self.meter.end(slice);
+        let (used, tripped) = self.meter.end(slice);
         self.cpu_total += used;
         self.forget_closed_requests();
-        if let Some(limit) = self.meter.tripped() {
+        if let Some(limit) = tripped {
             self.poison(limit);
         } else if self.most_cpu_used() > self.cpu_limit {
             // Over budget by less than the watchdog's tick.
             self.meter.trip(Limit::Cpu);
             self.poison(Limit::Cpu);
+        } else {
+            self.publish_wall_deadline();
+        }
+    }
+
+    /// Tells the watchdog the earliest wall-clock deadline of the requests
+    /// still open, when it changed: it wakes the event loop then. Called
+    /// once no JS runs; while JS runs, its slice carries the deadline (see
+    /// [`Runtime::begin_js`]). A request answered within the JS it was
+    /// dispatched to thus never reaches the watchdog's lock.
+    fn publish_wall_deadline(&mut self) {
+        if self.next_wall != self.published_wall {
+            self.published_wall = self.next_wall;
+            self.meter.set_wall_deadline(self.next_wall);
         }
     }
 
     /// Drops the usage of requests whose response head has gone (the
-    /// limits cover a request until then), and tells the watchdog the next
-    /// wall-clock deadline.
+    /// limits cover a request until then), and notes the next wall-clock
+    /// deadline.
     pub(super) fn forget_closed_requests(&mut self) {
         let epoch = self.id_epoch;
         for id in self.state.borrow_mut().responses.drain_answered() {
@@ -71,11 +85,7 @@ impl Runtime {
             }
         }
         // Requests arrive in order, so the oldest has the earliest deadline.
-        let next = self.usage.first().map(|u| u.started + self.wall_limit);
-        if next != self.next_wall {
-            self.next_wall = next;
-            self.meter.set_wall_deadline(next);
-        }
+        self.next_wall = self.usage.first().map(|u| u.started + self.wall_limit);
     }
 
     /// Answers the requests open past their wall-clock limit with 503; the
@@ -98,6 +108,7 @@ impl Runtime {
             self.log_limit(Limit::WallClock, expired.len());
         }
         self.forget_closed_requests();
+        self.publish_wall_deadline();
         self.expired.extend(expired);
     }
 
@@ -116,6 +127,7 @@ impl Runtime {
         self.usage.clear();
         self.expired.clear();
         self.next_wall = None;
+        self.published_wall = None;
         self.meter.set_wall_deadline(None);
         let mut st = self.state.borrow_mut();
         st.timers.clear();

@@ -253,7 +253,10 @@ fn a_dispatched_requests_headers_split_lazily_in_arrival_order() {
 #[test]
 fn responses_send_the_headers_js_last_left() {
     let cases = [
-        (r#"new Response("x")"#, vec![("content-type", "text/plain;charset=UTF-8")]),
+        (
+            r#"new Response("x")"#,
+            vec![("content-type", "text/plain;charset=UTF-8")],
+        ),
         ("new Response(null)", vec![]),
         (
             r#"(() => { const r = new Response("x"); r.headers.set("x-a", "1"); return r; })()"#,
