@@ -3,13 +3,16 @@
 #               sfo on :8788) serving the examples; Ctrl-C stops it. For one
 #               handler alone: ./target/release/outpost dev examples/hello
 #   make test   every test
-#   make bench  benchmarks, written to bench/RESULTS.md
+#   make bench  benchmarks of `make release`'s binary, written to
+#               bench/RESULTS.md
+#   make release  the binary to deploy, optimised with a profile of the
+#               benchmark handlers (PGO): target/pgo/outpost
 #   make lint   rustfmt + clippy, warnings as errors
 
 CARGO ?= cargo
 V8_INSTALL := ../shared/v8/install.sh
 
-.PHONY: run test bench lint fmt build deps test-deps v8
+.PHONY: run test bench lint fmt build release deps test-deps v8
 
 # Put the offline V8 archive in cargo's cache (no-op without it: cargo then
 # downloads V8 itself).
@@ -33,14 +36,19 @@ test-deps: deps
 build: deps v8
 	$(CARGO) build --release --bin outpost
 
+# Profile-guided: an instrumented build, a training run, the optimised
+# build (scripts/pgo-build.sh).
+release: deps v8
+	bash scripts/pgo-build.sh
+
 run: build
 	bash scripts/run-cluster.sh
 
 test: test-deps v8
 	$(CARGO) test --workspace --all-targets
 
-bench: build
-	./bench/run.sh
+bench: release
+	OUTPOST_BIN=target/pgo/outpost ./bench/run.sh
 
 lint: deps v8
 	$(CARGO) fmt --all -- --check

@@ -7,7 +7,9 @@
 # Each server runs under callgrind with the handler from bench/peers/;
 # 8 keep-alive connections send 4,000 requests to warm it up, then 4,000
 # more are counted (callgrind_control dumps before and after). Prints one
-# line per server: instructions per counted request. Needs valgrind
+# line per server: instructions per counted request. OUTPOST_BIN picks the
+# Outpost binary (default: `make build`'s; `make release`'s is
+# target/pgo/outpost). Needs valgrind
 # (Debian package `valgrind`); Deno comes from bench/http.sh's npm cache
 # (run `make bench` or `BENCH_SERVERS=deno bash bench/http.sh` once).
 set -euo pipefail
@@ -56,8 +58,9 @@ for server in $servers; do
   port=$(free_port)
   case $server in
     outpost)
-      [[ -x target/release/outpost ]] || make -s build
-      cmd=(./target/release/outpost dev "$h" --listen "127.0.0.1:$port" --no-watch --relax-limits) ;;
+      bin=${OUTPOST_BIN:-target/release/outpost}
+      [[ -n ${OUTPOST_BIN:-} || -x $bin ]] || make -s build
+      cmd=("$bin" dev "$h" --listen "127.0.0.1:$port" --no-watch --relax-limits) ;;
     deno)
       deno=$(ls bench/.cache/npm/deno/node_modules/@deno/linux-x64-glibc/deno 2>/dev/null || true)
       [[ -n $deno ]] || { echo "deno: not in bench/.cache (run make bench first)" >&2; continue; }

@@ -11,6 +11,12 @@ runtime_table=$(cargo bench --quiet -p outpost-js --bench runtime 2>/dev/null | 
   echo "Written by \`make bench\` (\`bench/run.sh\`) on $(date -u +%Y-%m-%d), $(nproc) cores,"
   echo "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'). Shared machine: compare ratios, not absolute times."
   echo
+  if [ -n "${OUTPOST_BIN:-}" ]; then
+    echo "Outpost binary: \`$OUTPOST_BIN\`$( [ "$OUTPOST_BIN" = target/pgo/outpost ] && echo " (\`make release\`: built with a profile of the HTTP benchmark's handlers, PGO)")."
+  else
+    echo "Outpost binary: \`target/release/outpost\` (\`make build\`, no profile)."
+  fi
+  echo
   echo "## Runtime (\`cargo bench -p outpost-js --bench runtime\`)"
   echo
   echo "In-process, release build, one thread. \"Warm call\" is Request in → Response out"
