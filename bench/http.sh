@@ -13,6 +13,8 @@
 #
 # Knobs (environment):
 #   BENCH_CONNECTIONS=32  BENCH_DURATION=10 (s)  BENCH_WARMUP=2 (s)
+#   BENCH_ROUNDS=3        rounds of every server on every handler; the
+#                         report gives medians over them
 #   BENCH_SERVERS="outpost workerd deno bun"
 #   OUTPOST_BIN=path      use this binary instead of `make build`'s
 #   CONSTLOAD_BIN=path    use this constant-rate loader instead of building it
@@ -30,6 +32,7 @@ BUN_PKG=@oven/bun-linux-x64 BUN_VERSION=1.4.5
 CONNS=${BENCH_CONNECTIONS:-32}
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
 SERVERS=${BENCH_SERVERS:-outpost workerd deno bun}
 HANDLERS="hello json stream"
 CACHE=bench/.cache
@@ -283,7 +286,7 @@ PERF_MD=$WORK/perf.md
 : >"$PERF_MD"
 
 bench_one() {
-  local server=$1 handler=$2 port url logf t0 t1 c0 c1 hwm wrkjson wrkcpu msg
+  local server=$1 handler=$2 round=$3 port url logf t0 t1 c0 c1 hwm wrkjson wrkcpu msg
   SERVER_LABEL=$server/$handler
   port=$(free_port)
   url=http://127.0.0.1:$port/
@@ -299,13 +302,13 @@ bench_one() {
       msg="$server exited before answering, for the $handler handler; its log begins: $(head -n 3 "$logf" | tr '\n' ' ')"
     fi
     note "$msg"
-    record "{\"server\":\"$server\",\"handler\":\"$handler\",\"status\":$(jstr "did not start")}"
+    record "{\"server\":\"$server\",\"handler\":\"$handler\",\"round\":$round,\"status\":$(jstr "did not start")}"
     stop_server
     return
   fi
   if ! msg=$(check_response "$handler" "$url"); then
     note "$server/$handler: wrong response, so it was not loaded. $msg"
-    record "{\"server\":\"$server\",\"handler\":\"$handler\",\"status\":$(jstr "wrong response")}"
+    record "{\"server\":\"$server\",\"handler\":\"$handler\",\"round\":$round,\"status\":$(jstr "wrong response")}"
     stop_server
     return
   fi
@@ -320,19 +323,20 @@ bench_one() {
   wrkcpu=$(awk '{print $1 + $2}' "$WORK/wrk.out.cpu")
   if [ -z "$wrkjson" ]; then
     note "$server/$handler: wrk printed no result: $(tail -n 3 "$WORK/wrk.out" | tr '\n' ' ')"
-    record "{\"server\":\"$server\",\"handler\":\"$handler\",\"status\":$(jstr "wrk failed")}"
+    record "{\"server\":\"$server\",\"handler\":\"$handler\",\"round\":$round,\"status\":$(jstr "wrk failed")}"
     stop_server
     return
   fi
   if ! kill -0 "$SPID" 2>/dev/null; then
     note "$server/$handler: the server exited during the load: $(tail -n 3 "$logf" | tr '\n' ' ')"
   fi
-  record "{\"server\":\"$server\",\"handler\":\"$handler\",\"status\":\"ok\",\"wrk\":$wrkjson,\"cpu_ticks\":$((t1 - t0)),\"hwm_kb\":$hwm,\"wrk_cpu_s\":${wrkcpu:-0},\"cpu0\":[${c0// /,},${c1// /,}]}"
+  record "{\"server\":\"$server\",\"handler\":\"$handler\",\"round\":$round,\"status\":\"ok\",\"wrk\":$wrkjson,\"cpu_ticks\":$((t1 - t0)),\"hwm_kb\":$hwm,\"wrk_cpu_s\":${wrkcpu:-0},\"cpu0\":[${c0// /,},${c1// /,}]}"
 
   if [ "$handler" = hello ]; then
-    if [ "$server" = outpost ]; then
+    # The first round's Outpost peak sets the rate for every round.
+    if [ "$server" = outpost ] && [ "$round" = 1 ]; then
       HALF_RATE=$(python3 -c 'import json,sys; w=json.loads(sys.argv[1]); print(int(w["requests"]/(w["duration_us"]/1e6)/2))' "$wrkjson")
-      [ "${BENCH_PERF:-0}" = 1 ] && profile_outpost "$handler" "$url"
+      [ "${BENCH_PERF:-0}" = 1 ] && [ "$round" = 1 ] && profile_outpost "$handler" "$url"
     fi
     if [ -n "$CONSTLOAD" ] && [ -n "$HALF_RATE" ] && [ "$HALF_RATE" -gt 0 ]; then
       log "$server/$handler: constant rate $HALF_RATE req/s for ${DURATION}s"
@@ -341,7 +345,7 @@ bench_one() {
       local cj
       cj=$(sed -n 's/^CONSTJSON //p' "$WORK/const.out")
       if [ -n "$cj" ]; then
-        record "{\"server\":\"$server\",\"handler\":\"const\",\"status\":\"ok\",\"const\":$cj}"
+        record "{\"server\":\"$server\",\"handler\":\"const\",\"round\":$round,\"status\":\"ok\",\"const\":$cj}"
       else
         note "$server: the constant-rate run failed: $(tail -n 3 "$WORK/const.out" | tr '\n' ' ')"
       fi
@@ -377,29 +381,33 @@ profile_outpost() {
   } >"$PERF_MD"
 }
 
-# Handler by handler, every server in turn (Outpost first: its hello peak
-# sets the constant rate), so a slow spell on the machine hits all servers.
+# Round by round, handler by handler, every server in turn (Outpost first:
+# its hello peak sets the constant rate), so a slow spell on the machine
+# hits all servers, and a ratio compares runs a minute apart at most.
 for server in $SERVERS; do
   case $server in
     outpost | workerd | deno | bun) ;;
     *) note "unknown server '$server' in BENCH_SERVERS" ;;
   esac
 done
-for h in $HANDLERS; do
-  for server in $SERVERS; do
-    case $server in
-      outpost) bin=$OUTPOST ;; workerd) bin=$WORKERD ;; deno) bin=$DENO ;; bun) bin=$BUN ;; *) continue ;;
-    esac
-    if [ -z "$bin" ]; then
-      record "{\"server\":\"$server\",\"handler\":\"$h\",\"status\":\"not installed\"}"
-      continue
-    fi
-    bench_one "$server" "$h"
+for round in $(seq "$ROUNDS"); do
+  for h in $HANDLERS; do
+    for server in $SERVERS; do
+      case $server in
+        outpost) bin=$OUTPOST ;; workerd) bin=$WORKERD ;; deno) bin=$DENO ;; bun) bin=$BUN ;; *) continue ;;
+      esac
+      if [ -z "$bin" ]; then
+        record "{\"server\":\"$server\",\"handler\":\"$h\",\"round\":$round,\"status\":\"not installed\"}"
+        continue
+      fi
+      log "round $round of $ROUNDS"
+      bench_one "$server" "$h" "$round"
+    done
   done
 done
 
 # ------------------------------------------------------------- report ----
-export CONNS DURATION WARMUP SERVER_CPU LOAD_CPU CLK_TCK HALF_RATE PEERS NICE LOADAVG_START CONSTLOAD
+export OUTPOST ROUNDS CONNS DURATION WARMUP SERVER_CPU LOAD_CPU CLK_TCK HALF_RATE PEERS NICE LOADAVG_START CONSTLOAD
 python3 - "$RESULTS" "$NOTES" "$VERSIONS" "$PERF_MD" <<'PY'
 import json, os, sys
 
@@ -417,14 +425,14 @@ names = {"outpost": "Outpost", "workerd": "workerd", "deno": "Deno", "bun": "Bun
 order = [s for s in ["outpost", "workerd", "deno", "bun"] if any(r["server"] == s for r in rows)]
 handlers = [("hello", "hello"), ("json", "JSON echo"), ("stream", "1 MiB stream")]
 
-m = {}
+runs = {}
 for r in rows:
     if r["handler"] in ("hello", "json", "stream") and r["status"] == "ok":
         w = r["wrk"]
         secs = w["duration_us"] / 1e6
         errs = ", ".join(f"{w['err_' + k]} {k}" for k in ("connect", "read", "write", "status", "timeout")
                          if w["err_" + k]) or "0"
-        m[(r["server"], r["handler"])] = {
+        runs.setdefault((r["server"], r["handler"]), {})[r["round"]] = {
             "rps": w["requests"] / secs,
             "p50": w["p50_us"], "p99": w["p99_us"],
             "cpu_us": r["cpu_ticks"] * 1e6 / tck / w["requests"] if w["requests"] else float("nan"),
@@ -439,6 +447,20 @@ for r in rows:
         }
 status = {(r["server"], r["handler"]): r["status"] for r in rows}
 
+def median(xs):
+    xs = sorted(xs)
+    return xs[(len(xs) - 1) // 2] if xs else None
+
+# Each column is its median over the rounds (the lower middle one for an
+# even count); errors are summed.
+m = {}
+for key, by_round in runs.items():
+    xs = list(by_round.values())
+    m[key] = {k: median([x[k] for x in xs]) for k in xs[0] if k != "errs"}
+    errs = [x["errs"] for x in xs if x["errs"] != "0"]
+    m[key]["errs"] = "; ".join(errs) or "0"
+    m[key]["n"] = len(xs)
+
 def lat(us):
     us = float(us)
     return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.0f} µs"
@@ -449,6 +471,8 @@ p("## HTTP (`bench/http.sh`)")
 p("")
 p(f"Each server is pinned to CPU {scpu} and wrk to CPU {lcpu} (`taskset`); every server gets the same")
 p(f"load: wrk, 1 thread, {conns} keep-alive connections, a {warm} s warm-up run, then {dur} s measured.")
+p(f"{E['ROUNDS']} rounds: in each, every handler is run on every server in turn; every figure below is")
+p("the median over the rounds, column by column, and each ratio the median of the rounds' own ratios.")
 if nice != "0":
     p(f"Both run at nice {nice}, for precedence over other work on a shared machine.")
 p("A fresh server process per handler; it is polled with curl until it answers, its response is")
@@ -486,23 +510,34 @@ if any(h == "stream" for h in [k[1] for k in m]):
         f"{names[s]} {m[(s, 'stream')]['mbps']:,.0f}" for s in order if (s, "stream") in m) + ".")
     p("")
 
-def ratio(a, b):
-    return f"{a / b:.2f}" if a is not None and b else "—"
+def ratio(h, s, k):
+    """Median over the rounds of Outpost's k ÷ server s's, with the range."""
+    o, x = runs.get(("outpost", h), {}), runs.get((s, h), {})
+    rs = sorted(o[i][k] / x[i][k] for i in o if i in x and x[i][k])
+    if not rs:
+        return "—"
+    mid = f"{median(rs):.2f}"
+    return mid if len(rs) == 1 else f"{mid} ({rs[0]:.2f}–{rs[-1]:.2f})"
 
-p("### Ratios (same run)")
+p("### Ratios (same rounds; in brackets, the lowest and highest round)")
 p("")
 p("| handler | Outpost/workerd req/s | Outpost/Deno req/s | Outpost/Bun req/s | Outpost CPU per request ÷ Deno's |")
 p("| --- | ---: | ---: | ---: | ---: |")
 for h, hn in handlers:
-    o = m.get(("outpost", h))
-    g = lambda s, k: (m[(s, h)][k] if (s, h) in m else None)
-    p(f"| {hn} | {ratio(o and o['rps'], g('workerd', 'rps'))} | {ratio(o and o['rps'], g('deno', 'rps'))} | "
-      f"{ratio(o and o['rps'], g('bun', 'rps'))} | {ratio(o and o['cpu_us'], g('deno', 'cpu_us'))} |")
+    p(f"| {hn} | {ratio(h, 'workerd', 'rps')} | {ratio(h, 'deno', 'rps')} | "
+      f"{ratio(h, 'bun', 'rps')} | {ratio(h, 'deno', 'cpu_us')} |")
 p("")
 p("Above 1.00 Outpost served more requests per second (or, in the last column, spent more CPU per request).")
 p("")
 
-consts = {r["server"]: r["const"] for r in rows if r["handler"] == "const"}
+# Per server, the round with the median p99 (its whole row, so that the
+# loader's lag shown is that run's).
+consts = {}
+for s in order:
+    cs = sorted((r["const"] for r in rows if r["handler"] == "const" and r["server"] == s), key=lambda c: c["p99_us"])
+    if cs:
+        consts[s] = cs[(len(cs) - 1) // 2]
+        consts[s]["p99_all"] = [c["p99_us"] for c in cs]
 p(f"### Latency at a constant rate: half of Outpost's hello peak ({half or '—'} req/s)")
 p("")
 if consts:
@@ -515,23 +550,24 @@ if consts:
     p("handler, same server process as above, right after its wrk run. \"Loader lag\" is how late the")
     p("loader wrote a request after its due time when a connection was free (or noticed it was due,")
     p("when none was); when its max is more than a few ms, something else had the loader's CPU and")
-    p("part of that row's tail is the loader's, not the server's.")
+    p("part of that row's tail is the loader's, not the server's. Each row is the round with the")
+    p("median p99; the last column lists every round's p99.")
     p("")
     p("\"closed / retried\": connections the server closed (or ended with `Connection: close`), and")
     p("requests that were in flight on one when it closed, sent again on a new connection (latency")
     p("still from the first due time).")
     p("")
-    p("| server | target req/s | achieved req/s | p50 | p90 | p99 | p99.9 | max | errors | closed / retried | loader lag mean / max |")
-    p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    p("| server | target req/s | achieved req/s | p50 | p90 | p99 | p99.9 | max | errors | closed / retried | loader lag mean / max | p99 by round |")
+    p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     short = []
     for s in order:
         c = consts.get(s)
         if not c:
-            p(f"| {names[s]} | — | — | — | — | — | — | — | — | — | — |")
+            p(f"| {names[s]} | — | — | — | — | — | — | — | — | — | — | — |")
             continue
         p(f"| {names[s]} | {c['target_rps']:,.0f} | {c['achieved_rps']:,.0f} | {lat(c['p50_us'])} | {lat(c['p90_us'])} | "
           f"{lat(c['p99_us'])} | {lat(c['p999_us'])} | {lat(c['max_us'])} | {c['errors'] + c['non2xx']} | {c['reconnects']} / {c['retried']} | "
-          f"{lat(c['loader_lag_mean_us'])} / {lat(c['loader_lag_max_us'])} |")
+          f"{lat(c['loader_lag_mean_us'])} / {lat(c['loader_lag_max_us'])} | {', '.join(lat(x) for x in c['p99_all'])} |")
         if c["achieved_rps"] < 0.97 * c["target_rps"]:
             short.append(f"{names[s]} completed only {c['completed']:,} of the {c['scheduled']:,} requests "
                          f"({c['achieved_rps']:,.0f} of {c['target_rps']:,.0f} req/s): it cannot sustain this rate here.")
@@ -556,7 +592,7 @@ p("### Commands")
 p("")
 p("```sh")
 p(f"# servers (PORT: a free port per run; one process per handler H in hello, json, stream)")
-p(f"{pre}taskset -c {scpu} ./target/release/outpost dev {peers}/handlers/H.js --listen 127.0.0.1:PORT --no-watch")
+p(f"{pre}taskset -c {scpu} {E['OUTPOST']} dev {peers}/handlers/H.js --listen 127.0.0.1:PORT --no-watch")
 p(f"{pre}taskset -c {scpu} bench/.cache/npm/workerd/node_modules/@cloudflare/workerd-linux-64/bin/workerd serve {peers}/workerd.capnp H --socket-addr http=127.0.0.1:PORT")
 p(f"DENO_DIR=bench/.cache/deno {pre}taskset -c {scpu} bench/.cache/npm/deno/node_modules/@deno/linux-x64-glibc/deno serve --host 127.0.0.1 --port PORT {peers}/handlers/H.js")
 p(f"{pre}taskset -c {scpu} bench/.cache/npm/bun/node_modules/@oven/bun-linux-x64/bin/bun {peers}/bun-serve.js {peers}/handlers/H.js 127.0.0.1 PORT")
@@ -580,7 +616,7 @@ if notes:
 print("\n".join(out))
 PY
 # Fail (after printing the report) when Outpost itself could not be measured.
-if [[ " $SERVERS " == *" outpost "* ]] && ! grep -q '"server":"outpost","handler":"hello","status":"ok"' "$RESULTS"; then
+if [[ " $SERVERS " == *" outpost "* ]] && ! grep -Eq '"server":"outpost","handler":"hello",("round":[0-9]+,)?"status":"ok"' "$RESULTS"; then
   exit 1
 fi
 exit 0
