@@ -243,10 +243,7 @@ async fn read_whole_body(target: Arc<Target>, mut request: HttpRequest, body: Wh
             request.body = Body::Full(bytes);
             return Ok((target, request));
         }
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "request body not read");
-            plain(400, "the request body could not be read\n")
-        }
+        Ok(Err(e)) => unreadable_body(&e),
         // The request's time to its response head ran out before its body
         // arrived (a client trickling it, say): answered as the isolate
         // answers a request over its wall clock.
@@ -255,6 +252,12 @@ async fn read_whole_body(target: Arc<Target>, mut request: HttpRequest, body: Wh
             to_hyper_limited(HttpResponse::limit_exceeded(outpost_js::Limit::WallClock), u64::MAX)
         }
     })
+}
+
+/// The answer to a request whose body could not be read whole.
+fn unreadable_body(error: &str) -> http::Response<ResponseBody> {
+    tracing::debug!(error, "request body not read");
+    plain(400, "the request body could not be read\n")
 }
 
 /// The isolate's answer as hyper's response: `500` when the isolate went
@@ -281,7 +284,9 @@ where
     B::Data: Send,
     B::Error: std::fmt::Display + Send,
 {
-    let mut chunks: Vec<Bytes> = Vec::new();
+    // The first chunk is kept as it is; only a second one starts a copy.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(|e| format!("request body: {e}"))?;
@@ -290,13 +295,22 @@ where
             if seen > len {
                 return Err("request body longer than its Content-Length".into());
             }
-            chunks.push(data.copy_to_bytes(data.remaining()));
+            let chunk = data.copy_to_bytes(data.remaining());
+            match &first {
+                None if joined.is_empty() => first = Some(chunk),
+                _ => {
+                    if let Some(f) = first.take() {
+                        joined.reserve_exact(len);
+                        joined.extend_from_slice(&f);
+                    }
+                    joined.extend_from_slice(&chunk);
+                }
+            }
         }
     }
-    Ok(match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => Bytes::from(chunks.concat()),
+    Ok(match first {
+        Some(f) => f,
+        None => Bytes::from(joined),
     })
 }
 
@@ -395,12 +409,24 @@ impl Future for Finish {
                         },
                         StartedState::Routed {
                             target,
-                            request,
-                            whole: Some(body),
-                        } => {
-                            this.state = FinishState::Reading(Box::pin(read_whole_body(target, request, body)));
-                            continue;
-                        }
+                            mut request,
+                            whole: Some(mut body),
+                        } => match body.as_mut().poll(cx) {
+                            // A small body mostly comes with its head: read
+                            // at once, it needs no timer.
+                            Poll::Ready(Ok(bytes)) => {
+                                request.body = Body::Full(bytes);
+                                match this.dispatch(target, request) {
+                                    Some(resp) => resp,
+                                    None => continue,
+                                }
+                            }
+                            Poll::Ready(Err(e)) => unreadable_body(&e),
+                            Poll::Pending => {
+                                this.state = FinishState::Reading(Box::pin(read_whole_body(target, request, body)));
+                                continue;
+                            }
+                        },
                     }
                 }
                 FinishState::Waiting { reply, .. } => {
@@ -472,4 +498,38 @@ where
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::StreamBody;
+
+    /// A body of `chunks`, each its own data frame.
+    fn body_of(
+        chunks: &[&'static str],
+    ) -> impl hyper::body::Body<Data = Bytes, Error = std::convert::Infallible> + Send + Unpin + 'static {
+        let frames: Vec<Result<_, std::convert::Infallible>> = chunks
+            .iter()
+            .map(|c| Ok(hyper::body::Frame::data(Bytes::from_static(c.as_bytes()))))
+            .collect();
+        StreamBody::new(futures::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn a_whole_body_is_its_chunks_joined_and_no_longer_than_declared() {
+        for (chunks, len, expected) in [
+            (&[][..], 0, Ok("")),
+            (&["abc"][..], 3, Ok("abc")),
+            (&["abc", "defg"][..], 7, Ok("abcdefg")),
+            (&["", "ab", "", "c"][..], 3, Ok("abc")),
+            (&["ab", "cd"][..], 3, Err(())),
+        ] {
+            let got = read_whole(body_of(chunks), len).await;
+            match expected {
+                Ok(text) => assert_eq!(got.as_deref(), Ok(text.as_bytes()), "{chunks:?}"),
+                Err(()) => assert!(got.is_err(), "{chunks:?}: {got:?}"),
+            }
+        }
+    }
 }
