@@ -186,13 +186,6 @@ class Headers {
       h.#guard = guard;
       return h;
     };
-    /** A Headers adopting `flat`, whose names are lower case already. */
-    fetchInternals.headersAdopt = (flat, guard) => {
-      const h = new Headers();
-      h.#list = flat;
-      h.#guard = guard;
-      return h;
-    };
     /** A copy of `h` with `guard`. */
     fetchInternals.headersCopy = (h, guard) => {
       const c = new Headers();

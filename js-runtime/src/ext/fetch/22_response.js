@@ -121,7 +121,7 @@ class Response {
   /** The `Headers` object, made from the kept list on first use. */
   #headerObject() {
     if (this.#headers === null) {
-      this.#headers = fetchInternals.headersAdopt(this.#headerList, "response");
+      this.#headers = fetchInternals.headersFromFlat(this.#headerList, "response");
       this.#headerList = null;
     }
     return this.#headers;
