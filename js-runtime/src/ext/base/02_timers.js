@@ -1,7 +1,10 @@
 // setTimeout/setInterval/clearTimeout/clearInterval, queueMicrotask,
 // performance, navigator. Timer deadlines live in Rust; callbacks here.
 
-const timerCallbacks = new Map();
+let timerCallbacks;
+internals.onStart(() => {
+  timerCallbacks = new Map();
+});
 let nextTimerId = 1;
 // Nested timers are clamped to 4 ms after 5 levels, as in browsers.
 let nesting = 0;

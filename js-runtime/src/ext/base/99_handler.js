@@ -129,7 +129,10 @@ internals.setHandler = function setHandler(namespace) {
 
 // Requests whose handler has not finished answering, by id: the client
 // may leave, and then their signal aborts.
-const inflight = new Map();
+let inflight;
+internals.onStart(() => {
+  inflight = new Map();
+});
 
 function abortRequest(id) {
   const request = inflight.get(id);
@@ -214,5 +217,6 @@ function dispatch(id, method, url, headerList, body) {
 
 internals.bootstrap = function bootstrap(envObject) {
   env = envObject;
+  internals.start();
   return { dispatch, fireTimer: internals.fireTimer, abortRequest };
 };
