@@ -11,8 +11,11 @@ const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
 const ObjectGetOwnPropertyNames = Object.getOwnPropertyNames;
 const ObjectSetPrototypeOf = Object.setPrototypeOf;
 const ReflectApply = Reflect.apply;
-const StringPrototypeToWellFormed = String.prototype.toWellFormed;
-const StringPrototypeIsWellFormed = String.prototype.isWellFormed;
+// `call` bound to a builtin: TurboFan makes a call through it a direct
+// call, where `Reflect.apply` with an array literal stays a generic one.
+const uncurryThis = Function.prototype.bind.bind(Function.prototype.call);
+const StringPrototypeToWellFormed = uncurryThis(String.prototype.toWellFormed);
+const StringPrototypeIsWellFormed = uncurryThis(String.prototype.isWellFormed);
 const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
 const NON_BYTE = /[^\x00-\xff]/;
 
@@ -35,7 +38,7 @@ const webidl = {
   /** USVString: lone surrogates become U+FFFD. */
   usvString(value) {
     const s = webidl.domString(value);
-    return ReflectApply(StringPrototypeIsWellFormed, s, []) ? s : ReflectApply(StringPrototypeToWellFormed, s, []);
+    return StringPrototypeIsWellFormed(s) ? s : StringPrototypeToWellFormed(s);
   },
 
   /** ByteString: a TypeError for code points above U+00FF. */
