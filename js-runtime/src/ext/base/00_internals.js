@@ -38,6 +38,12 @@ internals.start = function start() {
   for (const hook of startHooks) hook();
 };
 
+// `uncurryThis(fn)(self, ...args)` is `fn.call(self, ...args)`, immune to
+// later changes of `Function.prototype.call` and of the method itself; a
+// call through it is a direct call to `fn` once optimised, where
+// `Reflect.apply` with an array literal stays a generic one.
+internals.uncurryThis = Function.prototype.bind.bind(Function.prototype.call);
+
 const ReflectApply = Reflect.apply;
 
 // WebIDL `sequence<T>`: iterates `value` with its own @@iterator (looked

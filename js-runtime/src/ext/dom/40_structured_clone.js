@@ -36,9 +36,7 @@ const ReflectApply = Reflect.apply;
 const { defineProperty, getOwnPropertyDescriptor, getPrototypeOf, keys: objectKeys } = Object;
 const ObjectHasOwn = Object.hasOwn;
 const getter = (proto, name) => getOwnPropertyDescriptor(proto, name)?.get;
-// `uncurry(fn)(self, ...args)` is `fn.call(self, ...args)`, immune to later
-// changes of `Function.prototype.call` and of the method itself.
-const uncurry = Function.prototype.bind.bind(Function.prototype.call);
+const uncurry = internals.uncurryThis;
 const ObjectSetPrototypeOf = Object.setPrototypeOf;
 
 // Internal growable lists: null-prototype arrays, so setters that user code

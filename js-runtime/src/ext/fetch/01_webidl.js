@@ -11,9 +11,7 @@ const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
 const ObjectGetOwnPropertyNames = Object.getOwnPropertyNames;
 const ObjectSetPrototypeOf = Object.setPrototypeOf;
 const ReflectApply = Reflect.apply;
-// `call` bound to a builtin: TurboFan makes a call through it a direct
-// call, where `Reflect.apply` with an array literal stays a generic one.
-const uncurryThis = Function.prototype.bind.bind(Function.prototype.call);
+const uncurryThis = internals.uncurryThis;
 const StringPrototypeToWellFormed = uncurryThis(String.prototype.toWellFormed);
 const StringPrototypeIsWellFormed = uncurryThis(String.prototype.isWellFormed);
 const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));

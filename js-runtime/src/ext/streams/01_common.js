@@ -11,7 +11,7 @@ const S = (internals._streams = {});
 // ---------------------------------------------------------------------------
 // Captured builtins: user code may patch the globals later.
 
-const uncurryThis = Function.prototype.bind.bind(Function.prototype.call);
+const uncurryThis = internals.uncurryThis;
 const ReflectApply = Reflect.apply;
 const ObjectDefineProperty = Object.defineProperty;
 const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
