@@ -1,11 +1,21 @@
 //! Every metric the node records, in one place. Names are prefixed
 //! `outpost_`; `/metrics` on the admin listener serves them (Prometheus
 //! text format).
+//!
+//! Counters and gauges are the Prometheus exporter's. Histograms are
+//! [`FixedHistogram`]s: the exporter's keep every recorded value until the
+//! next render or upkeep, a node nobody scrapes would keep them all, and
+//! the request path would write a new value to memory per request. A
+//! fixed-bucket histogram counts the value into its bucket as it is
+//! recorded, in memory that never grows.
 
-use std::sync::OnceLock;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics::{Key, KeyName, Metadata, SharedString, Unit};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder, formatting};
 
 /// Requests answered, by status class (`2xx`, `4xx`, …).
 pub const REQUESTS: &str = "outpost_requests_total";
@@ -30,20 +40,202 @@ pub const DEPLOYMENTS_BACKED_OFF: &str = "outpost_deployments_backed_off_total";
 /// `subrequests`) and deployment.
 pub const LIMITS_EXCEEDED: &str = "outpost_limits_exceeded_total";
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Upper bounds of every histogram's buckets (seconds, for durations); a
+/// last bucket takes the values above them all (`le="+Inf"`).
+const BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
-/// Installs the Prometheus recorder (once per process) and returns the
-/// handle that renders it.
-pub fn install() -> PrometheusHandle {
+/// Each histogram's counts are kept in this many shards, a thread always
+/// writing to the same one, so that isolate threads recording at once do
+/// not contend for one cache line.
+const SHARDS: usize = 8;
+
+/// The shard this thread records into.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
+}
+
+/// One shard's counts: per bucket (not cumulative), and the sum of the
+/// values, as `f64` bits. Aligned so that no two shards share a cache line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard {
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum: AtomicU64,
+}
+
+/// A Prometheus histogram with fixed buckets ([`BUCKETS`]).
+#[derive(Default)]
+pub struct FixedHistogram {
+    shards: [Shard; SHARDS],
+}
+
+impl FixedHistogram {
+    /// Counts per bucket (not cumulative), and the sum, over all shards.
+    fn snapshot(&self) -> ([u64; BUCKETS.len() + 1], f64) {
+        let mut counts = [0; BUCKETS.len() + 1];
+        let mut sum = 0.0;
+        for shard in &self.shards {
+            for (total, count) in counts.iter_mut().zip(&shard.counts) {
+                *total += count.load(Ordering::Relaxed);
+            }
+            sum += f64::from_bits(shard.sum.load(Ordering::Relaxed));
+        }
+        (counts, sum)
+    }
+}
+
+impl metrics::HistogramFn for FixedHistogram {
+    fn record(&self, value: f64) {
+        if value.is_nan() {
+            return;
+        }
+        let shard = &self.shards[shard_index()];
+        // The first bucket whose bound is at least the value (`le`).
+        let bucket = BUCKETS.partition_point(|&bound| bound < value);
+        shard.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let _ = shard.sum.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+            Some((f64::from_bits(bits) + value).to_bits())
+        });
+    }
+}
+
+/// The histograms registered so far, by key, and their descriptions.
+#[derive(Default)]
+struct Histograms {
+    by_key: Mutex<Vec<(Key, Arc<FixedHistogram>)>>,
+    help: Mutex<Vec<(KeyName, SharedString)>>,
+}
+
+impl Histograms {
+    fn get_or_create(&self, key: &Key) -> Arc<FixedHistogram> {
+        let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, h)) = by_key.iter().find(|(k, _)| k == key) {
+            return h.clone();
+        }
+        let h = Arc::new(FixedHistogram::default());
+        by_key.push((key.clone(), h.clone()));
+        h
+    }
+
+    /// Appends every histogram to `out` in the Prometheus text format.
+    fn render(&self, out: &mut String) {
+        let mut by_key: Vec<(Key, Arc<FixedHistogram>)> = self.by_key.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // By name, then labels: a name's series together, under one TYPE line.
+        by_key.sort_by(|(a, _), (b, _)| a.cmp(b));
+        let help = self.help.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut last_name = None;
+        for (key, h) in &by_key {
+            let name = formatting::sanitize_metric_name(key.name());
+            if last_name.as_ref() != Some(&name) {
+                if let Some((_, text)) = help.iter().find(|(n, _)| n.as_str() == key.name()) {
+                    formatting::write_help_line(out, &name, None, None, text);
+                }
+                formatting::write_type_line(out, &name, None, None, "histogram");
+                last_name = Some(name.clone());
+            }
+            let mut labels = String::new();
+            for label in key.labels() {
+                let key = formatting::sanitize_label_key(label.key());
+                let value = formatting::sanitize_label_value(label.value());
+                let _ = write!(labels, "{key}=\"{value}\",");
+            }
+            let (counts, sum) = h.snapshot();
+            let mut cumulative = 0;
+            for (i, count) in counts.iter().enumerate() {
+                cumulative += count;
+                let bound = BUCKETS.get(i).map_or_else(|| "+Inf".to_string(), f64::to_string);
+                let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
+            }
+            let labels = labels.trim_end_matches(',');
+            let labels = if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{labels}}}")
+            };
+            let _ = writeln!(out, "{name}_sum{labels} {sum}");
+            let _ = writeln!(out, "{name}_count{labels} {cumulative}");
+        }
+    }
+}
+
+/// The node's recorder: counters and gauges go to the Prometheus
+/// exporter's recorder, histograms are [`FixedHistogram`]s.
+struct NodeRecorder {
+    prometheus: PrometheusRecorder,
+    histograms: Arc<Histograms>,
+}
+
+impl metrics::Recorder for NodeRecorder {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.prometheus.describe_counter(key, unit, description);
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.prometheus.describe_gauge(key, unit, description);
+    }
+
+    fn describe_histogram(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
+        let mut help = self.histograms.help.lock().unwrap_or_else(|e| e.into_inner());
+        help.retain(|(name, _)| *name != key);
+        help.push((key, description));
+    }
+
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> metrics::Counter {
+        self.prometheus.register_counter(key, metadata)
+    }
+
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> metrics::Gauge {
+        self.prometheus.register_gauge(key, metadata)
+    }
+
+    fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Histogram {
+        metrics::Histogram::from_arc(self.histograms.get_or_create(key))
+    }
+}
+
+/// Renders the node's metrics.
+#[derive(Clone)]
+pub struct MetricsHandle {
+    prometheus: PrometheusHandle,
+    histograms: Arc<Histograms>,
+}
+
+impl MetricsHandle {
+    /// Every metric, in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = self.prometheus.render();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        self.histograms.render(&mut out);
+        out
+    }
+}
+
+fn recorder() -> (NodeRecorder, MetricsHandle) {
+    let prometheus = PrometheusBuilder::new().build_recorder();
+    let histograms = Arc::new(Histograms::default());
+    let handle = MetricsHandle {
+        prometheus: prometheus.handle(),
+        histograms: histograms.clone(),
+    };
+    (NodeRecorder { prometheus, histograms }, handle)
+}
+
+static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
+
+/// Installs the node's recorder (once per process) and returns the handle
+/// that renders it.
+pub fn install() -> MetricsHandle {
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-                ])
-                .expect("static buckets")
-                .build_recorder();
-            let handle = recorder.handle();
+            let (recorder, handle) = recorder();
             // Another recorder may already be installed (tests); then ours
             // renders nothing, which is harmless.
             let _ = metrics::set_global_recorder(recorder);
@@ -129,4 +321,100 @@ pub fn record_isolates(live: usize, heap_bytes: usize) {
     let m = pool_metrics();
     m.live.set(live as f64);
     m.heap.set(heap_bytes as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use metrics::Recorder as _;
+
+    use super::*;
+
+    fn lines(text: &str, prefix: &str) -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn histograms_count_values_into_cumulative_buckets() {
+        let (recorder, handle) = recorder();
+        let meta = Metadata::new("t", metrics::Level::INFO, None);
+        recorder.describe_histogram("t_seconds".into(), None, "a test histogram".into());
+        let key = Key::from_parts("t_seconds", vec![metrics::Label::new("deployment", "a\"b")]);
+        let h = recorder.register_histogram(&key, &meta);
+        // On a bound counts in that bucket (`le`); above the last, in +Inf.
+        for v in [0.0001, 0.0005, 0.003, 20.0, f64::NAN] {
+            h.record(v);
+        }
+        // The same key is the same histogram.
+        recorder.register_histogram(&key, &meta).record(0.003);
+        recorder
+            .register_counter(&Key::from_name("t_total"), &meta)
+            .increment(3);
+
+        let text = handle.render();
+        assert!(text.contains("t_total 3\n"), "{text}");
+        assert_eq!(
+            lines(&text, "# "),
+            [
+                "# TYPE t_total counter",
+                "# HELP t_seconds a test histogram",
+                "# TYPE t_seconds histogram"
+            ]
+        );
+        let expected: Vec<String> = [
+            ("0.0005", 2),
+            ("0.001", 2),
+            ("0.0025", 2),
+            ("0.005", 4),
+            ("0.01", 4),
+            ("0.025", 4),
+            ("0.05", 4),
+            ("0.1", 4),
+            ("0.25", 4),
+            ("0.5", 4),
+            ("1", 4),
+            ("2.5", 4),
+            ("10", 4),
+            ("+Inf", 5),
+        ]
+        .iter()
+        .map(|(le, n)| format!("t_seconds_bucket{{deployment=\"a\\\"b\",le=\"{le}\"}} {n}"))
+        .collect();
+        assert_eq!(lines(&text, "t_seconds_bucket"), expected);
+        assert_eq!(
+            lines(&text, "t_seconds_count"),
+            ["t_seconds_count{deployment=\"a\\\"b\"} 5"]
+        );
+        let sum = lines(&text, "t_seconds_sum{deployment=\"a\\\"b\"} ");
+        let sum: f64 = sum[0].rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((sum - 20.0066).abs() < 1e-9, "{sum}");
+    }
+
+    #[test]
+    fn threads_recording_at_once_lose_no_value() {
+        let (recorder, handle) = recorder();
+        let meta = Metadata::new("t", metrics::Level::INFO, None);
+        let h = recorder.register_histogram(&Key::from_name("t_seconds"), &meta);
+        std::thread::scope(|s| {
+            for _ in 0..SHARDS + 3 {
+                let h = h.clone();
+                s.spawn(move || {
+                    for _ in 0..20_000 {
+                        h.record(0.25);
+                    }
+                });
+            }
+        });
+        let text = handle.render();
+        let n = (SHARDS + 3) * 20_000;
+        assert!(text.contains("t_seconds_bucket{le=\"0.1\"} 0\n"), "{text}");
+        assert!(
+            text.contains(&format!("t_seconds_bucket{{le=\"0.25\"}} {n}\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("t_seconds_count {n}\n")), "{text}");
+        assert!(text.contains(&format!("t_seconds_sum {}\n", n as f64 * 0.25)), "{text}");
+    }
 }

@@ -177,6 +177,15 @@ fn admin_endpoints_and_graceful_drain_on_sigterm() {
     assert_eq!(request(admin, "GET", "localhost", "/readyz", &[], b"").status, 200);
     let metrics = request(admin, "GET", "localhost", "/metrics", &[], b"").text();
     assert!(metrics.contains("outpost_requests_total{status=\"2xx\"}"), "{metrics}");
+    assert!(
+        metrics.contains("# TYPE outpost_request_duration_seconds histogram\n"),
+        "{metrics}"
+    );
+    let answered = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("outpost_request_duration_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(answered.is_some_and(|n| n >= 1), "{metrics}");
 
     let addr = op.addr;
     let slow = std::thread::spawn(move || request(addr, "GET", "localhost", "/slow", &[], b""));
