@@ -21,7 +21,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 pub const REQUESTS: &str = "outpost_requests_total";
 /// Time from request head to response head, seconds.
 pub const REQUEST_DURATION: &str = "outpost_request_duration_seconds";
-/// Requests refused before reaching an isolate, by reason.
+/// Requests refused before reaching an isolate, and responses cut off
+/// over their size limit, by reason.
 pub const REJECTED: &str = "outpost_requests_rejected_total";
 /// Isolates stopped by a limit (`cpu`, `memory`, `wall-clock`) and replaced.
 pub const ISOLATES_STOPPED: &str = "outpost_isolates_stopped_total";
@@ -265,7 +266,8 @@ pub fn record_request(status: u16, elapsed: Duration) {
 }
 
 /// Records a request refused before dispatch (`busy`, `unavailable`,
-/// `no_route`, `too_large`, `backed_off`).
+/// `no_route`, `too_large`, `body_timeout`, `backed_off`), or a response
+/// cut off over its deployment's size limit (`response_too_large`).
 pub fn record_rejected(reason: &'static str) {
     metrics::counter!(REJECTED, "reason" => reason).increment(1);
 }
