@@ -9,13 +9,13 @@
 //! fixed-bucket histogram counts the value into its bucket as it is
 //! recorded, in memory that never grows.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use metrics::{Key, KeyName, Metadata, SharedString, Unit};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder, formatting};
+use metrics_exporter_prometheus::{LabelSet, PrometheusBuilder, PrometheusHandle, PrometheusRecorder, formatting};
 
 /// Requests answered, by status class (`2xx`, `4xx`, …).
 pub const REQUESTS: &str = "outpost_requests_total";
@@ -140,27 +140,24 @@ impl Histograms {
                 formatting::write_type_line(out, &name, None, None, "histogram");
                 last_name = Some(name.clone());
             }
-            let mut labels = String::new();
-            for label in key.labels() {
-                let key = formatting::sanitize_label_key(label.key());
-                let value = formatting::sanitize_label_value(label.value());
-                let _ = write!(labels, "{key}=\"{value}\",");
-            }
+            let labels = LabelSet::from_key_and_global(key, &IndexMap::new());
             let (counts, sum) = h.snapshot();
             let mut cumulative = 0;
             for (i, count) in counts.iter().enumerate() {
                 cumulative += count;
                 let bound = BUCKETS.get(i).map_or_else(|| "+Inf".to_string(), f64::to_string);
-                let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
+                formatting::write_metric_line(
+                    out,
+                    &name,
+                    Some("bucket"),
+                    &labels,
+                    Some(("le", bound)),
+                    cumulative,
+                    None,
+                );
             }
-            let labels = labels.trim_end_matches(',');
-            let labels = if labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{labels}}}")
-            };
-            let _ = writeln!(out, "{name}_sum{labels} {sum}");
-            let _ = writeln!(out, "{name}_count{labels} {cumulative}");
+            formatting::write_metric_line::<&str, _>(out, &name, Some("sum"), &labels, None, sum, None);
+            formatting::write_metric_line::<&str, _>(out, &name, Some("count"), &labels, None, cumulative, None);
         }
     }
 }
