@@ -6,11 +6,10 @@ cd "$(dirname "$0")/.."
 out=bench/RESULTS.md
 # The runtime bench measures the Hono example's cold start when the example
 # is bundled (examples/hono/dist/worker.js): packages from the npm registry
-# and esbuild, as the e2e tests do it.
+# and esbuild, by the script the e2e tests use.
 if [ ! -f examples/hono/dist/worker.js ]; then
   echo "[run.sh] bundling examples/hono (npm ci, npm run build)" >&2
-  if ! (cd examples/hono && { [ -d node_modules/hono ] || npm ci --no-audit --no-fund --loglevel=error; } &&
-    npm run --silent build) >&2; then
+  if ! scripts/bundle-hono.sh >&2; then
     echo "[run.sh] examples/hono could not be bundled: the runtime table has no Hono row" >&2
   fi
 fi

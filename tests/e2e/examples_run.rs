@@ -140,27 +140,19 @@ fn form() {
 }
 
 /// Installs the Hono example's packages (npm registry) and bundles it with
-/// esbuild, as a developer would.
+/// esbuild, as a developer would (scripts/bundle-hono.sh).
 fn build_hono() {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     BUILT.get_or_init(|| {
-        let dir = root().join("examples/hono");
-        let npm = |args: &[&str]| {
-            let out = std::process::Command::new("npm")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .expect("npm is installed");
-            assert!(
-                out.status.success(),
-                "npm {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        if !dir.join("node_modules/hono").is_dir() {
-            npm(&["ci", "--no-audit", "--no-fund"]);
-        }
-        npm(&["run", "build"]);
+        let out = std::process::Command::new("bash")
+            .arg(root().join("scripts/bundle-hono.sh"))
+            .output()
+            .expect("bash runs scripts/bundle-hono.sh");
+        assert!(
+            out.status.success(),
+            "scripts/bundle-hono.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
 }
 
