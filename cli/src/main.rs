@@ -266,6 +266,12 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    if let Ok(flags) = std::env::var("OUTPOST_V8_FLAGS")
+        && let Err(e) = outpost_js::set_v8_flags(&flags)
+    {
+        eprintln!("error: OUTPOST_V8_FLAGS: {e}");
+        return ExitCode::FAILURE;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

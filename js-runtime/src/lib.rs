@@ -32,6 +32,6 @@ pub use host::{
     StdHost,
 };
 pub use limits::Limit;
-pub use platform::init;
+pub use platform::{init, set_v8_flags};
 pub use runtime::{FullResponse, Runtime, RuntimeOptions, standard_method, validate};
 pub use snapshot::snapshot_size;

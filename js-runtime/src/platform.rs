@@ -125,6 +125,23 @@ impl v8::PlatformImpl for Platform {
     }
 }
 
+/// Sets V8 flags for the whole process, written as on V8's command line
+/// (`--expose-gc --perf-basic-prof`). Must come before the first [`init`];
+/// `--stack-size` is [`init`]'s own. Fails on any word V8 does not
+/// recognise.
+pub fn set_v8_flags(flags: &str) -> Result<(), String> {
+    if INIT.is_completed() {
+        return Err("V8 is already initialised".into());
+    }
+    let mut args = vec!["outpost".to_string()];
+    args.extend(flags.split_whitespace().map(str::to_string));
+    let unknown = v8::V8::set_flags_from_command_line(args);
+    match unknown.get(1..) {
+        Some(rest) if !rest.is_empty() => Err(format!("V8 does not recognise {}", rest.join(" "))),
+        _ => Ok(()),
+    }
+}
+
 /// Initialises V8 once for the whole process: ICU data (without it `Intl`
 /// hangs), flags, the platform. Safe to call from any thread, any number of
 /// times; every [`crate::Runtime`] constructor calls it.

@@ -117,3 +117,22 @@ fn a_runaway_handler_is_stopped_and_the_next_request_is_served() {
     let log = op.stderr_text();
     assert!(log.contains("EvalError"), "{log}");
 }
+
+#[test]
+fn an_unknown_v8_flag_is_refused_by_name() {
+    let dir = TempDir::new("v8flag");
+    let f = dir.write("index.js", "export default { fetch() { return new Response('x'); } };");
+    let out = Command::new(outpost_bin())
+        .arg("dev")
+        .arg(&f)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("OUTPOST_V8_FLAGS", "--expose-gc --no-such-v8-flag")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "outpost dev started with an unknown V8 flag");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("OUTPOST_V8_FLAGS: V8 does not recognise --no-such-v8-flag"),
+        "{stderr}"
+    );
+}
