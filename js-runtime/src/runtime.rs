@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use foldhash::HashMap;
-use futures::channel::oneshot;
 use futures::stream::FuturesUnordered;
 use futures::{Future, StreamExt};
+use tokio::sync::oneshot;
 
 use crate::bundle::Bundle;
 use crate::error::{JsError, LoadError};
@@ -612,7 +612,7 @@ impl Runtime {
                 let mut gone = Vec::new();
                 for (id, slot) in st.responses.iter_mut() {
                     let left = match slot {
-                        ResponseSlot::Head(tx) => tx.poll_canceled(cx).is_ready(),
+                        ResponseSlot::Head(tx) => tx.poll_closed(cx).is_ready(),
                         ResponseSlot::Streaming(tx) => tx.is_closed(),
                     };
                     if left {

@@ -36,9 +36,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::channel::oneshot;
 use outpost_js::{Body, Bundle, HttpRequest, HttpResponse, RuntimeOptions};
 use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use crate::host::LogSink;
 pub use memory::PoolStats;

@@ -5,7 +5,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::channel::oneshot;
+use tokio::sync::oneshot;
 
 use super::Runtime;
 use crate::host::{Body, HttpRequest};

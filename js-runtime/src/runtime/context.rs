@@ -226,7 +226,7 @@ mod tests {
     use std::task::{Context, Poll};
     use std::time::Instant;
 
-    use futures::channel::oneshot;
+    use tokio::sync::oneshot;
 
     use crate::{
         Body, Bundle, FetchError, HeaderList, Host, HttpRequest, HttpResponse, LocalFuture, LogLevel, Runtime,

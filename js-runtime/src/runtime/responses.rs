@@ -4,7 +4,8 @@
 //! to how many requests are open.
 
 use foldhash::HashMap;
-use futures::channel::{mpsc, oneshot};
+use futures::channel::mpsc;
+use tokio::sync::oneshot;
 
 use bytes::Bytes;
 

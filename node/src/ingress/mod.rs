@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use bytes::Buf;
 use bytes::Bytes;
-use futures::channel::oneshot;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use outpost_js::{Body, HeaderList, HttpRequest, HttpResponse};
+use tokio::sync::oneshot;
 
 use crate::router::{Router, Target};
 use crate::worker::{DispatchError, InflightGuard};

@@ -12,9 +12,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use foldhash::{HashMap, HashSet};
-use futures::channel::oneshot;
 use outpost_js::{Bundle, HttpRequest, HttpResponse, Limit, Runtime, RuntimeOptions};
 use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use super::ready::{IsolateId, IsolateWaker};
 use super::{Code, Job, LOCAL, Local, Pool, Shared, Slot, WorkerConfig, memory};
