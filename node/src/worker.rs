@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use outpost_js::{Body, Bundle, HttpRequest, HttpResponse, RuntimeOptions};
 use tokio::sync::mpsc;
@@ -372,7 +373,8 @@ impl Default for PoolLimits {
 
 struct Pool {
     threads: Vec<mpsc::Sender<Job>>,
-    deployments: RwLock<HashMap<Arc<str>, Arc<Slot>>>,
+    /// Read on every request without a lock; deploys swap in a new map.
+    deployments: ArcSwap<HashMap<Arc<str>, Arc<Slot>>>,
     limits: PoolLimits,
     /// Limits of deployments loaded without their own.
     default_options: RuntimeOptions,
@@ -388,12 +390,7 @@ pub struct WorkerHandle {
 
 impl WorkerHandle {
     fn slot(&self, key: &str) -> Option<Arc<Slot>> {
-        self.pool
-            .deployments
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+        self.pool.deployments.load().get(key).cloned()
     }
 
     /// Loads `bundle` as `deployment` (or replaces its code) and waits for
@@ -456,23 +453,23 @@ impl WorkerHandle {
                 .await;
         }
         if existing.is_none() {
-            self.pool
-                .deployments
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(deployment, slot);
+            self.pool.deployments.rcu(|map| {
+                let mut map = HashMap::clone(map);
+                map.insert(deployment.clone(), slot.clone());
+                map
+            });
         }
         Ok(())
     }
 
     /// Removes a deployment; its isolates go once their requests are done.
     pub fn unload(&self, deployment: &str) {
-        let slot = self
-            .pool
-            .deployments
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(deployment);
+        let mut slot = None;
+        self.pool.deployments.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            slot = map.remove(deployment);
+            map
+        });
         if let Some(slot) = slot {
             for &t in slot.threads.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                 let _ = self.pool.threads[t].try_send(Job::Unload { key: slot.key.clone() });
@@ -612,7 +609,7 @@ pub fn spawn_pool(
     let shared = Arc::new(Shared::new(n, limits.isolate_memory_budget.filter(|&b| b > 0)));
     let pool = Arc::new(Pool {
         threads: senders,
-        deployments: RwLock::default(),
+        deployments: ArcSwap::default(),
         limits,
         default_options: config.runtime.clone(),
         next_home: AtomicUsize::new(0),
