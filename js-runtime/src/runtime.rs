@@ -486,13 +486,13 @@ impl Runtime {
             },
         );
         self.forget_closed_requests();
-        self.open_context(id);
         let HttpRequest {
             method,
             url,
             headers,
             body,
         } = request;
+        self.open_context(id, headers);
         let _entered = Entered::new(&self.isolate);
         let slice = self.begin_js(now);
         {
@@ -504,14 +504,11 @@ impl Runtime {
                 None => crate::ops::js_string(scope, &method).into(),
             };
             let url_v = crate::ops::js_string(scope, &url).into();
-            // One string for the whole list, which JS splits only if the
-            // handler reads the headers (see `headerFlat` in 21_request.js).
-            let headers_v = crate::ops::js_string(scope, headers.as_block()).into();
             let body_v = body_to_js(scope, &self.state, body);
             let undefined = v8::undefined(scope).into();
             context::enter(scope, Some(id));
             v8::tc_scope!(let tc, scope);
-            let result = dispatch.call(tc, undefined, &[id_v, method_v, url_v, headers_v, body_v]);
+            let result = dispatch.call(tc, undefined, &[id_v, method_v, url_v, body_v]);
             if tc.has_terminated() {
                 // A limit stopped it; `end_js` answers.
             } else {

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use foldhash::HashMap;
 
 use super::{Runtime, State};
+use crate::host::HeaderList;
 
 /// How long `waitUntil()` work may go on after the response, as on Workers.
 pub(crate) const WAIT_UNTIL_LIMIT: Duration = Duration::from_secs(30);
@@ -34,6 +35,9 @@ pub(crate) struct RequestContext {
     waiting: u32,
     /// When its response completed.
     answered_at: Option<Instant>,
+    /// The request's headers until JS first reads them
+    /// (`op_request_headers`); a handler that never does costs no string.
+    headers: Option<HeaderList>,
 }
 
 /// Why JS may not start a subrequest or timer.
@@ -79,6 +83,12 @@ pub(crate) fn enter(scope: &mut v8::PinScope, request: Option<u32>) {
 }
 
 impl State {
+    /// Request `request`'s headers, the first time JS asks; `None` after
+    /// that, or once its context has ended.
+    pub(crate) fn take_request_headers(&mut self, request: u32) -> Option<HeaderList> {
+        self.contexts.map.get_mut(&request)?.headers.take()
+    }
+
     /// Counts one outbound fetch of the running JS's request.
     pub(crate) fn count_subrequest(&mut self, request: Option<u32>) -> Result<(), ContextError> {
         let limit = self.subrequest_limit;
@@ -197,12 +207,12 @@ pub(crate) struct Contexts {
 
 impl Runtime {
     /// Opens request `id`'s context.
-    pub(super) fn open_context(&mut self, id: u32) {
-        self.state
-            .borrow_mut()
-            .contexts
-            .map
-            .insert(id, RequestContext::default());
+    pub(super) fn open_context(&mut self, id: u32, headers: HeaderList) {
+        let ctx = RequestContext {
+            headers: Some(headers),
+            ..RequestContext::default()
+        };
+        self.state.borrow_mut().contexts.map.insert(id, ctx);
     }
 
     /// Ends finished contexts and drops their timers' callbacks in JS.
@@ -281,6 +291,36 @@ mod tests {
     fn idle_after_poll(rt: &mut Runtime) -> bool {
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
         rt.poll_event_loop(&mut cx).is_ready() && !rt.has_work()
+    }
+
+    /// Keeps the requests it gets; `/later` reads the kept ones' headers.
+    const KEEPS_REQUESTS: &str = "const kept = {}; \
+        const read = (r) => { try { return r.headers.get('x-a'); } \
+          catch (e) { return e.constructor.name + ': ' + e.message; } }; \
+        export default { fetch(req, env, ctx) { \
+          const path = new URL(req.url).pathname; \
+          if (path === '/later') return new Response([kept.inWait, read(kept.waiting), read(kept.unread)].join('|')); \
+          kept[path.slice(1)] = req; \
+          if (path === '/waiting') ctx.waitUntil(new Promise((r) => setTimeout(r, 5)).then(() => { kept.inWait = read(req); })); \
+          return new Response('kept'); } };";
+
+    #[test]
+    fn request_headers_last_as_long_as_their_context() {
+        let mut rt = runtime(KEEPS_REQUESTS, 50);
+        let with_header = |path: &str, value: &str| HttpRequest {
+            headers: [("x-a", value)].into_iter().collect(),
+            ..get(path)
+        };
+        assert_eq!(rt.call(with_header("/unread", "two")).unwrap().text(), "kept");
+        assert_eq!(rt.call(with_header("/waiting", "one")).unwrap().text(), "kept");
+        // The waitUntil() work reads its request's headers after the
+        // response; then both contexts are over.
+        futures::executor::block_on(futures::future::poll_fn(|cx| rt.poll_event_loop(cx)));
+        assert_eq!(
+            text(&mut rt, "/later"),
+            "one|one|TypeError: Failed to read the request's headers: \
+             the request has ended and they were never read"
+        );
     }
 
     const FETCH_N: &str = "export default { async fetch(req) { \

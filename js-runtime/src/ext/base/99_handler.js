@@ -199,11 +199,11 @@ function pump(id, stream) {
   });
 }
 
-function dispatch(id, method, url, headerList, body) {
+function dispatch(id, method, url, body) {
   let result;
   let request;
   try {
-    request = internals.fetch.createRequest(method, url, headerList, body);
+    request = internals.fetch.createRequest(method, url, id, body);
     result = handler(request, new ExecutionContext(internals, id));
   } catch (e) {
     fail(id, e);

@@ -9,8 +9,8 @@ pub(crate) use ops::{FINAL_URL_PAIR, KnownHeaders};
 use crate::ops::{OpDecl, op};
 use ops::{
     op_body_cancel, op_body_read, op_fetch, op_fetch_abort, op_fetch_body_chunk, op_fetch_body_end, op_log, op_now,
-    op_respond, op_respond_error, op_response_chunk, op_response_end, op_time_origin, op_timer_cancel, op_timer_start,
-    op_wait_until,
+    op_request_headers, op_respond, op_respond_error, op_response_chunk, op_response_end, op_time_origin,
+    op_timer_cancel, op_timer_start, op_wait_until,
 };
 
 /// Glue evaluated before every other family.
@@ -38,6 +38,7 @@ pub(crate) fn ops() -> Vec<OpDecl> {
         op!(op_response_end),
         op!(op_body_read),
         op!(op_body_cancel),
+        op!(op_request_headers),
         op!(op_fetch),
         op!(op_fetch_body_chunk),
         op!(op_fetch_body_end),

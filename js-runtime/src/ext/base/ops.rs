@@ -307,6 +307,25 @@ pub(crate) fn op_body_read(
     rv.set(promise.into());
 }
 
+/// `op_request_headers(requestId)`: the header list of a request from the
+/// network as one block of `name:value` lines (see `headerFlat` in
+/// 21_request.js), the first time its JS asks; `undefined` after that or
+/// once the request's context has ended.
+pub(crate) fn op_request_headers(
+    scope: &mut v8::PinScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue<v8::Value>,
+) {
+    let Some(id) = crate::ops::u32_arg(scope, args.get(0)) else {
+        return;
+    };
+    let state = crate::ops::state(scope);
+    let headers = state.borrow_mut().take_request_headers(id);
+    if let Some(headers) = headers {
+        rv.set(crate::ops::js_string(scope, headers.as_block()).into());
+    }
+}
+
 /// `op_body_cancel(streamId)`: drops a native body stream.
 pub(crate) fn op_body_cancel(
     scope: &mut v8::PinScope,

@@ -1,7 +1,10 @@
 // Request: https://fetch.spec.whatwg.org/#request-class
 //
 // Requests that arrive from the network are built lazily: the URL string
-// and the flat header list stay as Rust passed them until JS reads them.
+// stays as Rust passed it, and the header list stays with the host until
+// JS first reads it (then as one block of lines, split on first use). The
+// host keeps it while the request's context lasts: until the response is
+// complete and its waitUntil() work has settled.
 // Their headers are immutable and their redirect mode is "manual", as on
 // Workers.
 
@@ -289,7 +292,7 @@ class Request {
   get headers() {
     Request.#check(this, "headers");
     if (this.#headers === null) {
-      this.#headers = fetchInternals.headersFromFlat(headerFlat(this.#headerFlat), "immutable");
+      this.#headers = fetchInternals.headersFromFlat(headerFlat(Request.#headerBlock(this)), "immutable");
       this.#headerFlat = null;
     }
     return this.#headers;
@@ -377,13 +380,29 @@ class Request {
     return r;
   }
 
+  /**
+   * A lazy request's header list: fetched from the host on first use (its
+   * `#headerFlat` is then the request id), kept from then on.
+   */
+  static #headerBlock(r) {
+    let list = r.#headerFlat;
+    if (typeof list === "number") {
+      list = ops.op_request_headers(list);
+      if (list === undefined) {
+        throw new TypeError("Failed to read the request's headers: the request has ended and they were never read");
+      }
+      r.#headerFlat = list;
+    }
+    return list;
+  }
+
   static {
     fetchInternals.isRequest = (r) => r !== null && typeof r === "object" && #method in r;
     fetchInternals.requestBody = (r) => Request.#check(r, "body").#body;
     /** The request's header list as a flat array (not a copy when still lazy). */
     fetchInternals.requestHeaderFlat = (r) => {
       Request.#check(r, "headers");
-      return r.#headers === null ? headerFlat(r.#headerFlat) : fetchInternals.headersFlat(r.#headers);
+      return r.#headers === null ? headerFlat(Request.#headerBlock(r)) : fetchInternals.headersFlat(r.#headers);
     };
     fetchInternals.requestRedirect = (r) => r.#redirect;
     /**
@@ -414,11 +433,11 @@ class Request {
      * A request from the network, built lazily. `body`: null, a
      * Uint8Array, or the id of a native body stream.
      */
-    fetchInternals.createRequest = function createRequest(method, url, headerBlock, body) {
+    fetchInternals.createRequest = function createRequest(method, url, requestId, body) {
       const r = new Request(kLazy);
       r.#method = method;
       r.#url = url;
-      r.#headerFlat = headerBlock;
+      r.#headerFlat = requestId;
       r.#body = fetchInternals.bodyFromNative(body);
       r.#redirect = "manual";
       return r;
