@@ -52,9 +52,14 @@ impl Outpost {
     /// Starts `outpost dev PATH --listen 127.0.0.1:0 [extra]` and waits for
     /// its `ready on http://ADDR` line.
     pub fn dev(path: &Path, extra: &[&str]) -> Outpost {
+        Outpost::start(Outpost::dev_command(path, extra)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The command [`Outpost::dev`] runs, to add to (environment, …).
+    pub fn dev_command(path: &Path, extra: &[&str]) -> Command {
         let mut cmd = Command::new(outpost_bin());
         cmd.arg("dev").arg(path).args(["--listen", "127.0.0.1:0"]).args(extra);
-        Outpost::start(cmd).unwrap_or_else(|e| panic!("{e}"))
+        cmd
     }
 
     /// Starts `outpost dev PATH… --listen 127.0.0.1:0 [extra]`: several

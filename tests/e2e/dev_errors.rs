@@ -3,17 +3,17 @@
 use std::process::Command;
 use std::time::Duration;
 
-use outpost_tests::{Outpost, TempDir, outpost_bin};
+use outpost_tests::{Outpost, TempDir};
 
 /// Runs `outpost dev PATH`, which must refuse to start; returns its stderr.
 fn dev_refuses(path: &std::path::Path) -> String {
-    let out = Command::new(outpost_bin())
-        .arg("dev")
-        .arg(path)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "outpost dev started on a broken bundle");
+    refuses(Outpost::dev_command(path, &[]))
+}
+
+/// Runs `cmd`, which must refuse to start; returns its stderr.
+fn refuses(mut cmd: Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "outpost started: {cmd:?}");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -122,15 +122,9 @@ fn a_runaway_handler_is_stopped_and_the_next_request_is_served() {
 fn an_unknown_v8_flag_is_refused_by_name() {
     let dir = TempDir::new("v8flag");
     let f = dir.write("index.js", "export default { fetch() { return new Response('x'); } };");
-    let out = Command::new(outpost_bin())
-        .arg("dev")
-        .arg(&f)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("OUTPOST_V8_FLAGS", "--expose-gc --no-such-v8-flag")
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "outpost dev started with an unknown V8 flag");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut cmd = Outpost::dev_command(&f, &[]);
+    cmd.env("OUTPOST_V8_FLAGS", "--expose-gc --no-such-v8-flag");
+    let stderr = refuses(cmd);
     assert!(
         stderr.contains("OUTPOST_V8_FLAGS: V8 does not recognise --no-such-v8-flag"),
         "{stderr}"

@@ -390,11 +390,8 @@ fn v8_flags_from_the_environment_reach_the_isolates() {
         "worker.js",
         "export default { fetch() { return new Response(typeof gc); } };",
     );
-    let mut cmd = std::process::Command::new(outpost_tests::outpost_bin());
-    cmd.arg("dev")
-        .arg(&file)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("OUTPOST_V8_FLAGS", "--expose-gc");
+    let mut cmd = Outpost::dev_command(&file, &[]);
+    cmd.env("OUTPOST_V8_FLAGS", "--expose-gc");
     let op = Outpost::start(cmd).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(op.get("localhost", "/").text(), "function");
     let plain = Outpost::dev(&file, &[]);
