@@ -223,11 +223,21 @@ function pbkdf2ImportKey(format, keyData, extractable, usages) {
   return createKey("secret", false, { name: "PBKDF2" }, usages, keyData);
 }
 
+// As on Workers: the derivation runs on the isolate's thread, within the
+// request's CPU limit, which could not pay for more.
+const PBKDF2_MAX_ITERATIONS = 100000;
+
 function pbkdf2DeriveBits(alg, s, length) {
   if (length === null || length === 0 || length % 8 !== 0) {
     throw domException("PBKDF2 length must be a non-zero multiple of 8.", "OperationError");
   }
   if (alg.iterations === 0) throw domException("PBKDF2 iterations must not be zero.", "OperationError");
+  if (alg.iterations > PBKDF2_MAX_ITERATIONS) {
+    throw domException(
+      `PBKDF2 iteration counts above ${PBKDF2_MAX_ITERATIONS} are not supported (requested ${alg.iterations}).`,
+      "NotSupportedError",
+    );
+  }
   return toArrayBuffer(ops.op_crypto_pbkdf2(alg.hash.name, s.material, alg.salt, alg.iterations, length / 8));
 }
 

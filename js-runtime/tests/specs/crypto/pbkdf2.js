@@ -49,6 +49,7 @@ export default {
 
     // Errors.
     await assertRejects(subtle.deriveBits({ ...params, iterations: 0 }, key, 256), DOMException, "OperationError");
+    await assertRejects(subtle.deriveBits({ ...params, iterations: 100001 }, key, 256), DOMException, "NotSupportedError");
     await assertRejects(subtle.deriveBits(params, key, 0), DOMException, "OperationError");
     await assertRejects(subtle.deriveBits(params, key, 12), DOMException, "OperationError");
     await assertRejects(subtle.deriveBits(params, key), DOMException, "OperationError");
