@@ -37,12 +37,11 @@ const PRIORITIES = ["high", "low", "auto"];
 const kLazy = Symbol("lazy request");
 
 /**
- * A lazy request's header list as a flat [name, value, …] array: it is
- * kept as the host sent it, a block of `name:value` lines joined by "\n"
- * (names hold no ':', and neither holds a line break), until first read.
+ * A lazy request's header list as a flat [name, value, …] array, from the
+ * block of `name:value` lines joined by "\n" that the host hands over
+ * (names hold no ':', and neither holds a line break).
  */
 function headerFlat(list) {
-  if (typeof list !== "string") return list ?? [];
   const flat = [];
   let start = 0;
   while (start < list.length) {
@@ -136,7 +135,9 @@ class Request {
   #method = "GET";
   #url = "";
   #headers = null;
-  #headerFlat = null;
+  // A request from the network whose headers nobody read yet: its id, by
+  // which the host hands the header list over (`op_request_headers`).
+  #hostId = null;
   #body;
   // The request's AbortSignal, made on first use. Until then `#follow` is
   // what it will follow: an AbortSignal, a Request (whose signal it
@@ -292,8 +293,12 @@ class Request {
   get headers() {
     Request.#check(this, "headers");
     if (this.#headers === null) {
-      this.#headers = fetchInternals.headersFromFlat(headerFlat(Request.#headerBlock(this)), "immutable");
-      this.#headerFlat = null;
+      const block = ops.op_request_headers(this.#hostId);
+      if (block === undefined) {
+        throw new TypeError("Failed to read the request's headers: the request has ended and they were never read");
+      }
+      this.#headers = fetchInternals.headersFromFlat(headerFlat(block), "immutable");
+      this.#hostId = null;
     }
     return this.#headers;
   }
@@ -380,30 +385,11 @@ class Request {
     return r;
   }
 
-  /**
-   * A lazy request's header list: fetched from the host on first use (its
-   * `#headerFlat` is then the request id), kept from then on.
-   */
-  static #headerBlock(r) {
-    let list = r.#headerFlat;
-    if (typeof list === "number") {
-      list = ops.op_request_headers(list);
-      if (list === undefined) {
-        throw new TypeError("Failed to read the request's headers: the request has ended and they were never read");
-      }
-      r.#headerFlat = list;
-    }
-    return list;
-  }
-
   static {
     fetchInternals.isRequest = (r) => r !== null && typeof r === "object" && #method in r;
     fetchInternals.requestBody = (r) => Request.#check(r, "body").#body;
-    /** The request's header list as a flat array (not a copy when still lazy). */
-    fetchInternals.requestHeaderFlat = (r) => {
-      Request.#check(r, "headers");
-      return r.#headers === null ? headerFlat(Request.#headerBlock(r)) : fetchInternals.headersFlat(r.#headers);
-    };
+    /** The request's header list as a flat array. */
+    fetchInternals.requestHeaderFlat = (r) => fetchInternals.headersFlat(r.headers);
     fetchInternals.requestRedirect = (r) => r.#redirect;
     /**
      * The signal whose abort aborts `r` (its own, or the one it will
@@ -437,7 +423,7 @@ class Request {
       const r = new Request(kLazy);
       r.#method = method;
       r.#url = url;
-      r.#headerFlat = requestId;
+      r.#hostId = requestId;
       r.#body = fetchInternals.bodyFromNative(body);
       r.#redirect = "manual";
       return r;

@@ -246,6 +246,25 @@ fn a_dispatched_requests_headers_split_lazily_in_arrival_order() {
     assert_eq!(v["host"], "t.test:8787");
 }
 
+/// An incoming request forwarded whole with `fetch(req)` before anything
+/// read its headers sends them all: `fetch` copies them into its own
+/// `Request`, which fetches the list from the host.
+#[test]
+fn a_forwarded_request_takes_its_unread_headers_along() {
+    let code = r#"export default { async fetch(req) {
+        const echo = await (await fetch(req)).json();
+        return Response.json(echo.headers);
+    } };"#;
+    let request = HttpRequest {
+        method: "GET".into(),
+        url: "http://t.test/".into(),
+        headers: [("x-a", "1"), ("x-colons", "a:b")].into(),
+        body: Body::Empty,
+    };
+    let (status, text) = run(code, request);
+    assert_eq!((status, text.as_str()), (200, r#"[["x-a","1"],["x-colons","a:b"]]"#));
+}
+
 /// What Rust sends is the header list as JS last left it: the body's
 /// default content type alone for a response nobody asked the headers of,
 /// every change made through `response.headers` (on the response or on a
