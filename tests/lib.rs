@@ -52,22 +52,24 @@ impl Outpost {
     /// Starts `outpost dev PATH --listen 127.0.0.1:0 [extra]` and waits for
     /// its `ready on http://ADDR` line.
     pub fn dev(path: &Path, extra: &[&str]) -> Outpost {
-        Outpost::start(Outpost::dev_command(path, extra)).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// The command [`Outpost::dev`] runs, to add to (environment, …).
-    pub fn dev_command(path: &Path, extra: &[&str]) -> Command {
-        let mut cmd = Command::new(outpost_bin());
-        cmd.arg("dev").arg(path).args(["--listen", "127.0.0.1:0"]).args(extra);
-        cmd
+        Outpost::start(Outpost::dev_command(&[path], extra)).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Starts `outpost dev PATH… --listen 127.0.0.1:0 [extra]`: several
     /// handlers, each answering `NAME.localhost`.
     pub fn dev_many(paths: &[PathBuf], extra: &[&str]) -> Outpost {
+        Outpost::start(Outpost::dev_command(paths, extra)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The command [`Outpost::dev`] and [`Outpost::dev_many`] run, to add
+    /// to (environment, …).
+    pub fn dev_command<P: AsRef<Path>>(paths: &[P], extra: &[&str]) -> Command {
         let mut cmd = Command::new(outpost_bin());
-        cmd.arg("dev").args(paths).args(["--listen", "127.0.0.1:0"]).args(extra);
-        Outpost::start(cmd).unwrap_or_else(|e| panic!("{e}"))
+        cmd.arg("dev")
+            .args(paths.iter().map(AsRef::as_ref))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra);
+        cmd
     }
 
     /// Starts a command that prints `ready on http://ADDR` when it serves.

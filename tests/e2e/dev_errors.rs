@@ -7,7 +7,7 @@ use outpost_tests::{Outpost, TempDir};
 
 /// Runs `outpost dev PATH`, which must refuse to start; returns its stderr.
 fn dev_refuses(path: &std::path::Path) -> String {
-    refuses(Outpost::dev_command(path, &[]))
+    refuses(Outpost::dev_command(&[path], &[]))
 }
 
 /// Runs `cmd`, which must refuse to start; returns its stderr.
@@ -122,7 +122,7 @@ fn a_runaway_handler_is_stopped_and_the_next_request_is_served() {
 fn an_unknown_v8_flag_is_refused_by_name() {
     let dir = TempDir::new("v8flag");
     let f = dir.write("index.js", "export default { fetch() { return new Response('x'); } };");
-    let mut cmd = Outpost::dev_command(&f, &[]);
+    let mut cmd = Outpost::dev_command(&[&f], &[]);
     cmd.env("OUTPOST_V8_FLAGS", "--expose-gc --no-such-v8-flag");
     let stderr = refuses(cmd);
     assert!(

@@ -390,7 +390,7 @@ fn v8_flags_from_the_environment_reach_the_isolates() {
         "worker.js",
         "export default { fetch() { return new Response(typeof gc); } };",
     );
-    let mut cmd = Outpost::dev_command(&file, &[]);
+    let mut cmd = Outpost::dev_command(&[&file], &[]);
     cmd.env("OUTPOST_V8_FLAGS", "--expose-gc");
     let op = Outpost::start(cmd).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(op.get("localhost", "/").text(), "function");
