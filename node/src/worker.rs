@@ -199,22 +199,24 @@ impl Shared {
 /// stalled thread counts as busy); when all of those are busy, one more
 /// thread (preferably `here`, else one that is not stalled).
 fn pick_thread(slot: &Slot, here: Option<usize>, shared: &Shared) -> usize {
-    let pool_threads = shared.serving;
-    let quarantine = shared.serving;
-    let mut threads = slot.threads.lock().unwrap_or_else(|e| e.into_inner());
+    // The common case, without the lock: the deployment is on the thread
+    // the request arrived on, and that thread is not busy with it.
     if let Some(h) = here
-        && threads.contains(&h)
+        && slot.on[h].load(Ordering::Acquire)
         && slot.inflight[h].load(Ordering::Relaxed) < SPREAD_AT
     {
         return h;
     }
+    let pool_threads = shared.serving;
+    let quarantine = shared.serving;
+    let mut threads = slot.threads.lock().unwrap_or_else(|e| e.into_inner());
     let mut now = None;
     if slot.backoff.is_offender(|| shared.now_ms()) {
         // A deployment a limit stopped lately runs on the quarantine thread,
         // which accepts no connections: its next endless loop stalls no
         // thread that serves its neighbours.
         if !threads.contains(&quarantine) {
-            threads.push(quarantine);
+            slot.spread_to(&mut threads, quarantine);
         }
         return quarantine;
     }
@@ -240,7 +242,7 @@ fn pick_thread(slot: &Slot, here: Option<usize>, shared: &Shared) -> usize {
             .or_else(|| others().find(|&t| !shared.stalled(t, &mut now)))
             .or_else(|| others().next())
             .expect("a free thread");
-        threads.push(next);
+        slot.spread_to(&mut threads, next);
         return next;
     }
     best
@@ -258,8 +260,10 @@ struct Slot {
     key: Arc<str>,
     /// The version isolates start from.
     code: RwLock<Arc<Code>>,
-    /// Threads it is on, in the order it spread to them.
+    /// Threads it is on, in the order it spread to them. It only grows.
     threads: Mutex<Vec<usize>>,
+    /// Per thread, whether it is in `threads`: read without the lock.
+    on: Box<[AtomicBool]>,
     /// Requests in flight, per thread.
     inflight: Box<[AtomicUsize]>,
     /// Threads it has a live isolate on now.
@@ -274,10 +278,17 @@ impl Slot {
             key,
             code: RwLock::new(code),
             threads: Mutex::new(vec![home]),
+            on: (0..pool_threads).map(|t| AtomicBool::new(t == home)).collect(),
             inflight: (0..pool_threads).map(|_| AtomicUsize::new(0)).collect(),
             warm: AtomicUsize::new(0),
             backoff: backoff::Backoff::default(),
         }
+    }
+
+    /// Adds thread `t` to `threads` (the locked list).
+    fn spread_to(&self, threads: &mut Vec<usize>, t: usize) {
+        threads.push(t);
+        self.on[t].store(true, Ordering::Release);
     }
 
     fn total_inflight(&self) -> usize {
