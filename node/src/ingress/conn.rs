@@ -99,8 +99,12 @@ pub(crate) struct ConnTracker {
     max_reported: AtomicBool,
     /// Woken when the request quota is reached.
     quota: Notify,
-    /// Woken when the last request in flight ends.
+    /// Woken when the last request in flight ends, while `drain_waiters`
+    /// says someone waits for that.
     idle: Notify,
+    /// Callers of [`ConnTracker::all_done`] waiting now: a request that ends
+    /// with none waiting skips `idle`'s lock.
+    drain_waiters: AtomicUsize,
 }
 
 impl ConnTracker {
@@ -116,6 +120,7 @@ impl ConnTracker {
             max_reported: AtomicBool::new(false),
             quota: Notify::new(),
             idle: Notify::new(),
+            drain_waiters: AtomicUsize::new(0),
         })
     }
 
@@ -166,7 +171,9 @@ impl ConnTracker {
         // flight also sees when that became so (HTTP/2 streams may end on
         // other threads).
         self.idle_since.store(self.clock.now(), Ordering::Release);
-        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SeqCst with `all_done`'s two: a waiter that saw this request in
+        // flight registered before, and is seen here.
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.drain_waiters.load(Ordering::SeqCst) > 0 {
             self.idle.notify_waiters();
         }
     }
@@ -225,11 +232,19 @@ impl ConnTracker {
 
     /// Resolves once no request is in flight.
     pub(crate) async fn all_done(&self) {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.drain_waiters.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.drain_waiters);
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.in_flight() == 0 {
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
                 return;
             }
             notified.await;
@@ -446,6 +461,40 @@ mod tests {
         assert_eq!(t.in_flight(), 1);
         // Reported once.
         assert!(tokio::time::timeout(IDLE, t.next_event()).await.is_err());
+    }
+
+    /// Counts the wake-ups of the task it is the waker of.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn all_done_is_woken_when_the_last_request_in_flight_ends() {
+        let t = ConnTracker::new(Protocol::H2, limits());
+        let wakes = Arc::new(Wakes::default());
+        let waker = std::task::Waker::from(wakes.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        // Nothing in flight: done at once.
+        assert!(std::pin::pin!(t.all_done()).poll(&mut cx).is_ready());
+
+        let (g1, g2) = (t.start_request(), t.start_request());
+        let mut done = std::pin::pin!(t.all_done());
+        assert!(done.as_mut().poll(&mut cx).is_pending());
+        drop(g1);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "one is still in flight");
+        drop(g2);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "woken when the last one ended");
+        assert!(done.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(t.drain_waiters.load(Ordering::SeqCst), 0, "no longer waiting");
+
+        // With nobody waiting, requests end without waking anyone.
+        drop(t.start_request());
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -509,7 +509,7 @@ async fn serve_http<S>(
             // (for HTTP/2 a task of its own per stream), not within this
             // poll of the connection.
             let started = ctx.service.start(req, ctx.scheme);
-            let ctx = ctx.clone();
+            let alt_svc = ctx.alt_svc.clone();
             // A combinator, not an `async` block: that would hold the
             // request twice over (hyper moves this future a few times).
             started.finish().map(move |mut resp| {
@@ -517,8 +517,8 @@ async fn serve_http<S>(
                     resp.headers_mut()
                         .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
                 }
-                if let Some(alt_svc) = &ctx.alt_svc {
-                    resp.headers_mut().insert(http::header::ALT_SVC, alt_svc.clone());
+                if let Some(alt_svc) = alt_svc {
+                    resp.headers_mut().insert(http::header::ALT_SVC, alt_svc);
                 }
                 Ok::<_, Infallible>(resp.map(|body| TrackedBody::new(body, guard)))
             })
