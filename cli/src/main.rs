@@ -260,10 +260,18 @@ enum Command {
 #[global_allocator]
 static ALLOCATOR: outpost_js::allocator::MiMalloc = outpost_js::allocator::MiMalloc;
 
+/// What is logged when `OUTPOST_LOG` is not set: warnings, except rustls'
+/// one per connection whose ClientHello names an IP address (wrk, h2load
+/// and other clients do so for `https://IP/` URLs): any client could fill
+/// the log with it.
+const DEFAULT_LOG: &str = "warn,rustls::msgs::handshake=error";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OUTPOST_LOG").unwrap_or_else(|_| DEFAULT_LOG.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     if let Ok(flags) = std::env::var("OUTPOST_V8_FLAGS")

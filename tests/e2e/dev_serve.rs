@@ -397,3 +397,63 @@ fn v8_flags_from_the_environment_reach_the_isolates() {
     let plain = Outpost::dev(&file, &[]);
     assert_eq!(plain.get("localhost", "/").text(), "undefined");
 }
+
+/// A TLS ClientHello that names `host` in its server-name extension and
+/// offers one TLS 1.3 cipher suite, nothing else.
+fn client_hello_naming(host: &str) -> Vec<u8> {
+    let name = host.as_bytes();
+    let mut sni = vec![0u8]; // host_name
+    sni.extend((name.len() as u16).to_be_bytes());
+    sni.extend(name);
+    let mut ext = vec![0, 0]; // server_name
+    ext.extend(((sni.len() + 2) as u16).to_be_bytes());
+    ext.extend((sni.len() as u16).to_be_bytes());
+    ext.extend(sni);
+    let mut hello = vec![3, 3]; // TLS 1.2 in the legacy version field
+    hello.extend([7u8; 32]); // random
+    hello.push(0); // no session id
+    hello.extend([0, 2, 0x13, 0x01]); // TLS_AES_128_GCM_SHA256
+    hello.extend([1, 0]); // null compression
+    hello.extend((ext.len() as u16).to_be_bytes());
+    hello.extend(ext);
+    let mut handshake = vec![1]; // client_hello
+    handshake.extend(&(hello.len() as u32).to_be_bytes()[1..]);
+    handshake.extend(hello);
+    let mut record = vec![22, 3, 1]; // handshake record
+    record.extend((handshake.len() as u16).to_be_bytes());
+    record.extend(handshake);
+    record
+}
+
+#[test]
+fn clients_that_send_an_ip_address_as_server_name_are_not_logged_per_connection() {
+    // wrk, h2load and other clients put the IP address of an https://IP/
+    // URL in SNI, which RFC 6066 forbids; rustls ignores it with a warning
+    // per connection, which a client could thus write to the log at will.
+    let mut op = Outpost::dev(&root().join("examples/hello"), &["--https", "127.0.0.1:0"]);
+    let line = op
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.starts_with("https on https://"))
+        .cloned()
+        .expect("https line");
+    let addr: std::net::SocketAddr = line
+        .trim_start_matches("https on https://")
+        .trim()
+        .parse()
+        .expect("https address");
+    // The server has read the ClientHello once it answers (an alert: the
+    // hello offers too little to agree on) and closes.
+    for _ in 0..3 {
+        let answer = send_raw(addr, &client_hello_naming("127.0.0.1"));
+        assert_eq!(answer.first(), Some(&21), "a TLS alert record: {answer:?}");
+    }
+    assert!(
+        op.signal_and_wait("TERM", Duration::from_secs(30))
+            .is_some_and(|s| s.success())
+    );
+    let stderr = op.stderr_text();
+    assert!(!stderr.contains("SNI") && !stderr.contains("rustls"), "{stderr}");
+}
