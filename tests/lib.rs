@@ -166,6 +166,16 @@ impl Outpost {
             .find_map(|l| l.strip_prefix("admin on http://").and_then(|a| a.trim().parse().ok()))
     }
 
+    /// The HTTPS listener's address, from its `https on https://ADDR` line
+    /// (start with `--https 127.0.0.1:0`).
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| l.strip_prefix("https on https://").and_then(|a| a.trim().parse().ok()))
+    }
+
     /// The Prometheus text from the admin listener's `/metrics`.
     pub fn metrics(&self) -> String {
         let admin = self.admin_addr().expect("started with --admin");

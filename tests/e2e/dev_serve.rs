@@ -289,15 +289,7 @@ fn large_bodies_stream_through_without_buffering() {
 #[test]
 fn https_http2_and_alt_svc_from_the_cli() {
     let op = Outpost::dev(&root().join("examples/hello"), &["--https", "127.0.0.1:0"]);
-    let line = op
-        .stdout
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|l| l.starts_with("https on https://"))
-        .cloned()
-        .expect("https line");
-    let url = format!("{}/tls", line.trim_start_matches("https on "));
+    let url = format!("https://{}/tls", op.https_addr().expect("https line"));
     let out = std::process::Command::new("curl")
         .args(["-sk", "--http2", "-D", "-", "-w", "\nversion=%{http_version}", &url])
         .output()
@@ -431,19 +423,7 @@ fn clients_that_send_an_ip_address_as_server_name_are_not_logged_per_connection(
     // URL in SNI, which RFC 6066 forbids; rustls ignores it with a warning
     // per connection, which a client could thus write to the log at will.
     let mut op = Outpost::dev(&root().join("examples/hello"), &["--https", "127.0.0.1:0"]);
-    let line = op
-        .stdout
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|l| l.starts_with("https on https://"))
-        .cloned()
-        .expect("https line");
-    let addr: std::net::SocketAddr = line
-        .trim_start_matches("https on https://")
-        .trim()
-        .parse()
-        .expect("https address");
+    let addr = op.https_addr().expect("https line");
     // The server has read the ClientHello once it answers (an alert: the
     // hello offers too little to agree on) and closes.
     for _ in 0..3 {
