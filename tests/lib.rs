@@ -159,21 +159,22 @@ impl Outpost {
     /// The admin listener's address, from its `admin on http://ADDR` line
     /// (start with `--admin 127.0.0.1:0`).
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.stdout
-            .lock()
-            .unwrap()
-            .iter()
-            .find_map(|l| l.strip_prefix("admin on http://").and_then(|a| a.trim().parse().ok()))
+        self.printed_addr("admin on http://")
     }
 
     /// The HTTPS listener's address, from its `https on https://ADDR` line
     /// (start with `--https 127.0.0.1:0`).
     pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.printed_addr("https on https://")
+    }
+
+    /// The address on the first stdout line that starts with `prefix`.
+    fn printed_addr(&self, prefix: &str) -> Option<SocketAddr> {
         self.stdout
             .lock()
             .unwrap()
             .iter()
-            .find_map(|l| l.strip_prefix("https on https://").and_then(|a| a.trim().parse().ok()))
+            .find_map(|l| l.strip_prefix(prefix).and_then(|a| a.trim().parse().ok()))
     }
 
     /// The Prometheus text from the admin listener's `/metrics`.
