@@ -492,8 +492,12 @@ mod tests {
         assert!(done.as_mut().poll(&mut cx).is_ready());
         assert_eq!(t.drain_waiters.load(Ordering::SeqCst), 0, "no longer waiting");
 
-        // With nobody waiting, requests end without waking anyone.
+        // With nobody waiting, a request ends without notifying `idle`: a
+        // `Notified` made before a `notify_waiters` call completes from it
+        // even unpolled, and this one does not.
+        let unpolled = t.idle.notified();
         drop(t.start_request());
+        assert!(std::pin::pin!(unpolled).poll(&mut cx).is_pending(), "idle not notified");
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
     }
 
