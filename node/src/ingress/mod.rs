@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::Buf;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use outpost_js::{Body, HeaderList, HttpRequest, HttpResponse};
 use tokio::sync::oneshot;
@@ -44,8 +44,53 @@ impl Default for Limits {
     }
 }
 
-/// The response body type every listener writes.
-pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
+/// The response body every listener writes: a whole body is held as it
+/// is (no allocation or dynamic dispatch per response), a streamed one is
+/// boxed.
+pub enum ResponseBody {
+    /// A whole body; `None` once it has been sent (or when empty).
+    Full(Option<Bytes>),
+    /// Chunks as the handler produces them.
+    Stream(UnsyncBoxBody<Bytes, std::io::Error>),
+}
+
+impl ResponseBody {
+    /// A whole body.
+    pub fn full(bytes: Bytes) -> Self {
+        ResponseBody::Full((!bytes.is_empty()).then_some(bytes))
+    }
+}
+
+impl hyper::body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            ResponseBody::Full(bytes) => std::task::Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Stream(body) => std::pin::Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Full(bytes) => bytes.is_none(),
+            ResponseBody::Stream(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ResponseBody::Full(bytes) => {
+                hyper::body::SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            ResponseBody::Stream(body) => body.size_hint(),
+        }
+    }
+}
 
 /// What a listener needs to serve requests.
 pub struct Service {
@@ -80,8 +125,8 @@ pub fn to_hyper_limited(resp: HttpResponse, limit: u64) -> http::Response<Respon
         return plain(500, "Internal Server Error\n");
     };
     let body: ResponseBody = match resp.body {
-        Body::Empty => Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync(),
-        Body::Full(b) => Full::new(b).map_err(|never| match never {}).boxed_unsync(),
+        Body::Empty => ResponseBody::Full(None),
+        Body::Full(b) => ResponseBody::full(b),
         Body::Stream(rx) => {
             use futures::StreamExt;
             let mut sent = 0u64;
@@ -95,7 +140,7 @@ pub fn to_hyper_limited(resp: HttpResponse, limit: u64) -> http::Response<Respon
                 }
                 Ok(Frame::data(data))
             });
-            StreamBody::new(frames).boxed_unsync()
+            ResponseBody::Stream(StreamBody::new(frames).boxed_unsync())
         }
     };
     let mut response = http::Response::new(body);
@@ -530,6 +575,30 @@ mod tests {
                 Ok(text) => assert_eq!(got.as_deref(), Ok(text.as_bytes()), "{chunks:?}"),
                 Err(()) => assert!(got.is_err(), "{chunks:?}: {got:?}"),
             }
+        }
+    }
+
+    /// A whole response body is one data frame and says its exact length
+    /// up front (hyper writes it as `Content-Length`); an empty one is over
+    /// before it starts.
+    #[tokio::test]
+    async fn a_whole_response_body_is_one_frame_of_known_length() {
+        use hyper::body::Body as _;
+        let mut body = ResponseBody::full(Bytes::from_static(b"hello"));
+        assert!(!body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(5));
+        let frame = body.frame().await.expect("a frame").expect("no error");
+        assert_eq!(frame.into_data().ok().as_deref(), Some(&b"hello"[..]));
+        assert!(body.is_end_stream());
+        assert!(body.frame().await.is_none());
+
+        for mut empty in [
+            ResponseBody::full(Bytes::new()),
+            to_hyper(HttpResponse::text(204, "")).into_body(),
+        ] {
+            assert!(empty.is_end_stream());
+            assert_eq!(empty.size_hint().exact(), Some(0));
+            assert!(empty.frame().await.is_none());
         }
     }
 }
