@@ -7,7 +7,9 @@
 # Each server runs under callgrind with the handler from bench/peers/;
 # 8 keep-alive connections send 4,000 requests to warm it up, then 4,000
 # more are counted (callgrind_control dumps before and after). Prints one
-# line per server: instructions per counted request. OUTPOST_BIN picks the
+# line per server: instructions per counted request. CALLGRIND_CACHE=1 also
+# simulates the caches (slower) and adds level-1 data-cache read and write
+# misses per request to the line. OUTPOST_BIN picks the
 # Outpost binary (default: `make build`'s; `make release`'s is
 # target/pgo/outpost). Needs valgrind
 # (Debian package `valgrind`); Deno comes from bench/http.sh's npm cache
@@ -67,7 +69,9 @@ for server in $servers; do
       cmd=("$deno" serve --host 127.0.0.1 --port "$port" "$h") ;;
     *) echo "unknown server $server" >&2; continue ;;
   esac
-  valgrind --tool=callgrind --callgrind-out-file="$out/$server" --smc-check=all-non-file \
+  cache=()
+  [[ ${CALLGRIND_CACHE:-0} == 1 ]] && cache=(--cache-sim=yes)
+  valgrind --tool=callgrind "${cache[@]}" --callgrind-out-file="$out/$server" --smc-check=all-non-file \
     "${cmd[@]}" >"$out/$server.log" 2>&1 &
   pid=$!
   for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
@@ -78,5 +82,11 @@ for server in $servers; do
   kill "$pid"; wait "$pid" 2>/dev/null || true
   total=$(callgrind_annotate "$out/$server.2" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   [[ -n $total ]] || { echo "$server: no callgrind dump (see the server's output above)" >&2; cat "$out/$server.log" >&2; continue; }
-  echo "$server $handler: $((total / 4000)) instructions per request ($total for 4,000)"
+  misses=
+  if ((${#cache[@]})); then
+    # The dump's own totals, in the order of its `events:` line.
+    misses=$(awk '/^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
+      /^summary:/ { printf "; L1 data-cache misses per request: %.1f read, %.1f write", $col["D1mr"] / 4000, $col["D1mw"] / 4000 }' "$out/$server.2")
+  fi
+  echo "$server $handler: $((total / 4000)) instructions per request ($total for 4,000)$misses"
 done
