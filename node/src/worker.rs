@@ -862,6 +862,32 @@ mod tests {
         assert_eq!(text(rx.await.unwrap()), "served 1");
     }
 
+    /// Requests queued behind one that a limit stops are served by a fresh
+    /// isolate, not answered 503 with the offender.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_behind_one_a_limit_stops_go_to_a_fresh_isolate() {
+        let (pool, _joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
+        let key: Arc<str> = "spin".into();
+        let code = "let served = 0;\n\
+            export default { fetch(req) { \
+                served++; \
+                if (new URL(req.url).pathname === '/spin') for (;;) {} \
+                return new Response('served ' + served); } };";
+        pool.load(key.clone(), Arc::new(Bundle::single("s.js", code)))
+            .await
+            .unwrap();
+        let mut spin = request();
+        spin.url = "http://t.localhost/spin".into();
+        let (stopped, _g1) = pool.dispatch(&key, spin).unwrap();
+        let (first, _g2) = pool.dispatch(&key, request()).unwrap();
+        let (second, _g3) = pool.dispatch(&key, request()).unwrap();
+        let resp = stopped.await.unwrap();
+        assert_eq!((resp.status, text(resp).as_str()), (503, "outpost: cpu limit exceeded"));
+        // A fresh isolate (its module state starts over) served them.
+        assert_eq!(text(first.await.unwrap()), "served 1");
+        assert_eq!(text(second.await.unwrap()), "served 2");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_broken_version_leaves_the_old_one_serving() {
         let (pool, _joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
