@@ -837,9 +837,11 @@ mod tests {
         assert!(seen.len() >= 2, "requests ran on several versions: {seen:?}");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_isolate_stopped_by_a_limit_is_replaced() {
-        let (pool, _joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
+    /// A one-thread pool serving `spin`: `/spin` loops until the CPU limit
+    /// stops it, any other path answers how many requests this isolate
+    /// has served.
+    async fn spin_pool() -> (WorkerHandle, Vec<std::thread::JoinHandle<()>>, Arc<str>) {
+        let (pool, joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
         let key: Arc<str> = "spin".into();
         let code = "let served = 0;\n\
             export default { fetch(req) { \
@@ -849,6 +851,12 @@ mod tests {
         pool.load(key.clone(), Arc::new(Bundle::single("s.js", code)))
             .await
             .unwrap();
+        (pool, joins, key)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_isolate_stopped_by_a_limit_is_replaced() {
+        let (pool, _joins, key) = spin_pool().await;
         let (rx, _g) = pool.dispatch(&key, request()).unwrap();
         assert_eq!(text(rx.await.unwrap()), "served 1");
         let mut spin = request();
@@ -866,16 +874,7 @@ mod tests {
     /// isolate, not answered 503 with the offender.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_behind_one_a_limit_stops_go_to_a_fresh_isolate() {
-        let (pool, _joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
-        let key: Arc<str> = "spin".into();
-        let code = "let served = 0;\n\
-            export default { fetch(req) { \
-                served++; \
-                if (new URL(req.url).pathname === '/spin') for (;;) {} \
-                return new Response('served ' + served); } };";
-        pool.load(key.clone(), Arc::new(Bundle::single("s.js", code)))
-            .await
-            .unwrap();
+        let (pool, _joins, key) = spin_pool().await;
         let mut spin = request();
         spin.url = "http://t.localhost/spin".into();
         let (stopped, _g1) = pool.dispatch(&key, spin).unwrap();
