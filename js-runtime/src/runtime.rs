@@ -485,7 +485,10 @@ impl Runtime {
                 cpu_base: self.cpu_total,
             },
         );
-        self.forget_closed_requests();
+        // The watchdog's wall-clock deadline now covers this request too. It
+        // is the oldest open request's (`forget_closed_requests` at the end
+        // of every slice keeps it so), or this one's when none was open.
+        self.next_wall.get_or_insert(now + self.wall_limit);
         let HttpRequest {
             method,
             url,
