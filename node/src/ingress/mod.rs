@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::Buf;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use outpost_js::{Body, HeaderList, HttpRequest, HttpResponse};
 use tokio::sync::oneshot;
@@ -48,17 +48,10 @@ impl Default for Limits {
 /// is (no allocation or dynamic dispatch per response), a streamed one is
 /// boxed.
 pub enum ResponseBody {
-    /// A whole body; `None` once it has been sent (or when empty).
-    Full(Option<Bytes>),
+    /// A whole body.
+    Full(Full<Bytes>),
     /// Chunks as the handler produces them.
     Stream(UnsyncBoxBody<Bytes, std::io::Error>),
-}
-
-impl ResponseBody {
-    /// A whole body.
-    pub fn full(bytes: Bytes) -> Self {
-        ResponseBody::Full((!bytes.is_empty()).then_some(bytes))
-    }
 }
 
 impl hyper::body::Body for ResponseBody {
@@ -70,23 +63,23 @@ impl hyper::body::Body for ResponseBody {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.get_mut() {
-            ResponseBody::Full(bytes) => std::task::Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Full(body) => std::pin::Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|r| r.map_err(|never| match never {}))),
             ResponseBody::Stream(body) => std::pin::Pin::new(body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ResponseBody::Full(bytes) => bytes.is_none(),
+            ResponseBody::Full(body) => body.is_end_stream(),
             ResponseBody::Stream(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         match self {
-            ResponseBody::Full(bytes) => {
-                hyper::body::SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
-            }
+            ResponseBody::Full(body) => body.size_hint(),
             ResponseBody::Stream(body) => body.size_hint(),
         }
     }
@@ -125,8 +118,8 @@ pub fn to_hyper_limited(resp: HttpResponse, limit: u64) -> http::Response<Respon
         return plain(500, "Internal Server Error\n");
     };
     let body: ResponseBody = match resp.body {
-        Body::Empty => ResponseBody::Full(None),
-        Body::Full(b) => ResponseBody::full(b),
+        Body::Empty => ResponseBody::Full(Full::default()),
+        Body::Full(b) => ResponseBody::Full(Full::new(b)),
         Body::Stream(rx) => {
             use futures::StreamExt;
             let mut sent = 0u64;
@@ -584,7 +577,7 @@ mod tests {
     #[tokio::test]
     async fn a_whole_response_body_is_one_frame_of_known_length() {
         use hyper::body::Body as _;
-        let mut body = ResponseBody::full(Bytes::from_static(b"hello"));
+        let mut body = ResponseBody::Full(Full::new(Bytes::from_static(b"hello")));
         assert!(!body.is_end_stream());
         assert_eq!(body.size_hint().exact(), Some(5));
         let frame = body.frame().await.expect("a frame").expect("no error");
@@ -593,7 +586,7 @@ mod tests {
         assert!(body.frame().await.is_none());
 
         for mut empty in [
-            ResponseBody::full(Bytes::new()),
+            ResponseBody::Full(Full::new(Bytes::new())),
             to_hyper(HttpResponse::text(204, "")).into_body(),
         ] {
             assert!(empty.is_end_stream());
