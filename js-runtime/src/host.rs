@@ -165,6 +165,37 @@ fn clean(s: &str, bad: impl Fn(u8) -> bool + Copy) -> std::borrow::Cow<'_, str> 
     }
 }
 
+impl HeaderList {
+    /// The headers of a request head as an HTTP/1 parser read them off the
+    /// wire, in arrival order, with room for `bytes` bytes. The parser has
+    /// checked that every name is a token and no value holds a line break;
+    /// names are lower-cased here, and values that are not UTF-8 read with
+    /// U+FFFD.
+    pub fn from_wire<'a>(headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>, bytes: usize) -> Self {
+        let mut block = Vec::with_capacity(bytes);
+        for (k, v) in headers {
+            debug_assert!(!k.iter().any(|b| matches!(b, b':' | b'\r' | b'\n')) && !v.contains(&b'\n'));
+            if !block.is_empty() {
+                block.push(b'\n');
+            }
+            let name = block.len()..block.len() + k.len();
+            block.extend_from_slice(k);
+            block[name].make_ascii_lowercase();
+            block.push(b':');
+            block.extend_from_slice(v);
+        }
+        Self::from_block(block)
+    }
+
+    /// A block whose names and separators are ASCII: one check for all of
+    /// it, and decoding it lossily replaces only what is not UTF-8 in the
+    /// values.
+    fn from_block(block: Vec<u8>) -> Self {
+        let block = String::from_utf8(block).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        HeaderList { block }
+    }
+}
+
 impl From<&http::HeaderMap> for HeaderList {
     /// The headers of a request off the wire. Their names are tokens and
     /// their values hold no line breaks (`http` checks both), so they go in
@@ -179,10 +210,7 @@ impl From<&http::HeaderMap> for HeaderList {
             block.push(b':');
             block.extend_from_slice(v.as_bytes());
         }
-        // One check for the whole block: names and separators are ASCII, so
-        // decoding it lossily replaces only what is not UTF-8 in the values.
-        let block = String::from_utf8(block).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        HeaderList { block }
+        Self::from_block(block)
     }
 }
 

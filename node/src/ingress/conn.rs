@@ -342,6 +342,20 @@ impl<S> TrackedIo<S> {
     }
 }
 
+impl<S> TrackedIo<S> {
+    /// Puts `bytes` back in front of what is left to read.
+    pub(crate) fn unread(&mut self, bytes: Bytes) {
+        self.prefix = if self.prefix.is_empty() {
+            bytes
+        } else {
+            let mut joined = Vec::with_capacity(bytes.len() + self.prefix.len());
+            joined.extend_from_slice(&bytes);
+            joined.extend_from_slice(&self.prefix);
+            joined.into()
+        };
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for TrackedIo<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = &mut *self;

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -122,7 +122,7 @@ pub(crate) struct ConnContext {
     pub(crate) scheme: &'static str,
     /// `h3=":PORT"; ma=…` when HTTP/3 is served beside this listener.
     pub(crate) alt_svc: Option<http::HeaderValue>,
-    h1: hyper::server::conn::http1::Builder,
+    pub(crate) h1: hyper::server::conn::http1::Builder,
     h2: hyper::server::conn::http2::Builder<TokioExecutor>,
 }
 
@@ -493,52 +493,70 @@ async fn serve_http<S>(
     if let Some(at) = first_byte {
         tracker.head_started_at(at);
     }
-    let io = TokioIo::new(TrackedIo::new(io, prefix, tracker.clone()));
-    let svc = {
-        let ctx = ctx.clone();
-        let tracker = tracker.clone();
-        service_fn(move |req: http::Request<Incoming>| {
-            let guard = tracker.start_request();
-            // HTTP/1.1: the last request of the quota says so in its own
-            // response, so the client does not reuse the connection.
-            let last = proto != Protocol::H2 && tracker.quota_reached();
-            ctx.stats.count_request(proto);
-            // Routed here, not in the future below: hyper reads ahead before
-            // it polls that, and its read buffer is free for reuse only once
-            // this request's head is gone. The handler runs in the future
-            // (for HTTP/2 a task of its own per stream), not within this
-            // poll of the connection.
-            let started = ctx.service.start(req, ctx.scheme);
-            let alt_svc = ctx.alt_svc.clone();
-            // A combinator, not an `async` block: that would hold the
-            // request twice over (hyper moves this future a few times).
-            started.finish().map(move |mut resp| {
-                if last {
-                    resp.headers_mut()
-                        .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-                }
-                if let Some(alt_svc) = alt_svc {
-                    resp.headers_mut().insert(http::header::ALT_SVC, alt_svc);
-                }
-                Ok::<_, Infallible>(resp.map(|body| TrackedBody::new(body, guard)))
-            })
-        })
-    };
+    let io = TrackedIo::new(io, prefix, tracker.clone());
     match proto {
         Protocol::H2 => {
-            let conn = ctx.h2.serve_connection(io, svc);
+            let conn = ctx
+                .h2
+                .serve_connection(TokioIo::new(io), hyper_service(ctx, &tracker, proto));
             drive(conn, |c| c.graceful_shutdown(), proto, &tracker, &ctx.config, shutdown).await;
         }
         _ => {
-            let conn = ctx.h1.serve_connection(io, svc);
-            drive(conn, |c| c.graceful_shutdown(), proto, &tracker, &ctx.config, shutdown).await;
+            let graceful = Arc::new(AtomicBool::new(false));
+            let conn = super::http1::serve(io, tracker.clone(), ctx.clone(), graceful.clone());
+            let wind_down = |_: Pin<&mut _>| graceful.store(true, Ordering::Relaxed);
+            drive(conn, wind_down, proto, &tracker, &ctx.config, shutdown).await;
         }
     }
 }
 
+/// hyper's service for one connection: each request is counted, routed and
+/// handed to its isolate, and counts as in flight until its response body
+/// has been sent.
+pub(crate) fn hyper_service(
+    ctx: &Arc<ConnContext>,
+    tracker: &Arc<ConnTracker>,
+    proto: Protocol,
+) -> impl hyper::service::Service<
+    http::Request<Incoming>,
+    Response = http::Response<TrackedBody>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<http::Response<TrackedBody>, Infallible>> + Send + 'static,
+> + Send
++ 'static {
+    let ctx = ctx.clone();
+    let tracker = tracker.clone();
+    service_fn(move |req: http::Request<Incoming>| {
+        let guard = tracker.start_request();
+        // HTTP/1.1: the last request of the quota says so in its own
+        // response, so the client does not reuse the connection.
+        let last = proto != Protocol::H2 && tracker.quota_reached();
+        ctx.stats.count_request(proto);
+        // Routed here, not in the future below: hyper reads ahead before
+        // it polls that, and its read buffer is free for reuse only once
+        // this request's head is gone. The handler runs in the future
+        // (for HTTP/2 a task of its own per stream), not within this
+        // poll of the connection.
+        let started = ctx.service.start(req, ctx.scheme);
+        let alt_svc = ctx.alt_svc.clone();
+        // A combinator, not an `async` block: that would hold the
+        // request twice over (hyper moves this future a few times).
+        started.finish().map(move |mut resp| {
+            if last {
+                resp.headers_mut()
+                    .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            if let Some(alt_svc) = alt_svc {
+                resp.headers_mut().insert(http::header::ALT_SVC, alt_svc);
+            }
+            Ok::<_, Infallible>(resp.map(|body| TrackedBody::new(body, guard)))
+        })
+    })
+}
+
 /// Polls a hyper connection to its end while applying the limits and the
 /// shutdown signal.
-async fn drive<C, G>(
+async fn drive<C, G, E>(
     conn: C,
     graceful: G,
     proto: Protocol,
@@ -546,7 +564,8 @@ async fn drive<C, G>(
     config: &IngressConfig,
     mut shutdown: watch::Receiver<bool>,
 ) where
-    C: Future<Output = hyper::Result<()>>,
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
     G: Fn(Pin<&mut C>),
 {
     tokio::pin!(conn);

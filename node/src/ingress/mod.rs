@@ -6,6 +6,7 @@ mod conn;
 mod error;
 pub mod h1;
 pub mod h3;
+mod http1;
 pub mod listener;
 pub mod tls;
 
@@ -193,14 +194,10 @@ impl Service {
             },
         };
         let Some(target) = self.router.resolve(&host, uri.path()) else {
-            crate::metrics::record_rejected("no_route");
-            return StartedState::Answered(plain(404, "no deployment serves this host\n"));
+            return no_route();
         };
         let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
-        for part in [scheme, "://", &host, path_and_query] {
-            url.push_str(part);
-        }
+        let url = absolute_url(scheme, &host, path_and_query);
         drop(host);
         let method = method_name(req.method());
         let headers = HeaderList::from(req.headers());
@@ -215,13 +212,9 @@ impl Service {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok())
         };
-        let max_body = target
-            .limits
-            .request_body_bytes
-            .min(self.limits.max_request_body as u64);
+        let max_body = self.max_body(&target);
         if declared.is_some_and(|n| n > max_body) {
-            crate::metrics::record_rejected("too_large");
-            return StartedState::Answered(plain(413, "request body too large\n"));
+            return too_large();
         }
         let body = req.into_body();
         let mut whole = None;
@@ -244,6 +237,80 @@ impl Service {
         };
         StartedState::Routed { target, request, whole }
     }
+
+    /// [`Service::start`] for a request an HTTP/1 connection parsed itself
+    /// (see [`http1`]): its URL is already absolute, `authority` and `path`
+    /// are the ranges of its host and path in it, and its body (of
+    /// `Content-Length`) is in hand.
+    pub(crate) fn start_wire(&self, head: WireRequest) -> Started {
+        let started = std::time::Instant::now();
+        let WireRequest {
+            method,
+            url,
+            authority,
+            path,
+            headers,
+            body,
+        } = head;
+        let state = match self.router.resolve(&url[authority], &url[path]) {
+            None => no_route(),
+            Some(target) if body.len() as u64 > self.max_body(&target) => too_large(),
+            Some(target) => StartedState::Routed {
+                target,
+                request: HttpRequest {
+                    method: method.into(),
+                    url,
+                    headers,
+                    body: if body.is_empty() { Body::Empty } else { Body::Full(body) },
+                },
+                whole: None,
+            },
+        };
+        Started { started, state }
+    }
+
+    /// The largest request body `target` takes.
+    fn max_body(&self, target: &Target) -> u64 {
+        target
+            .limits
+            .request_body_bytes
+            .min(self.limits.max_request_body as u64)
+    }
+}
+
+/// A request head and body an HTTP/1 connection parsed itself.
+pub(crate) struct WireRequest {
+    /// A standard method other than `HEAD` and `CONNECT`.
+    pub method: &'static str,
+    /// `scheme://host/path?query`.
+    pub url: String,
+    /// Where the host (with its port, if any) is in `url`.
+    pub authority: std::ops::Range<usize>,
+    /// Where the path (without the query) is in `url`.
+    pub path: std::ops::Range<usize>,
+    pub headers: HeaderList,
+    pub body: Bytes,
+}
+
+/// `scheme://host` followed by a request's path and query.
+fn absolute_url(scheme: &str, host: &str, path_and_query: &str) -> String {
+    let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
+    for part in [scheme, "://", host, path_and_query] {
+        url.push_str(part);
+    }
+    url
+}
+
+/// The answer to a request for a host no deployment serves.
+fn no_route() -> StartedState {
+    crate::metrics::record_rejected("no_route");
+    StartedState::Answered(plain(404, "no deployment serves this host\n"))
+}
+
+/// The answer to a request whose body is over the limit.
+fn too_large() -> StartedState {
+    crate::metrics::record_rejected("too_large");
+    StartedState::Answered(plain(413, "request body too large\n"))
 }
 
 /// A request's method, borrowed from a constant for the standard ones.

@@ -9,6 +9,7 @@ mod browser;
 mod density;
 mod h3;
 mod http;
+mod http1;
 mod limits;
 mod outbound;
 mod support;

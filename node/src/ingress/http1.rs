@@ -1,0 +1,723 @@
+//! HTTP/1.1 for the common request, served without hyper: the head is
+//! parsed once (httparse) straight into the isolate's request, and the
+//! response head is written straight from the handler's headers, with no
+//! `http::Request` and `HeaderMap` built and taken apart in between.
+//!
+//! A request this path does not take, and everything after it on the
+//! connection, goes to hyper's HTTP/1 server with the bytes read so far put
+//! back: HTTP/1.0, `HEAD`, `CONNECT` and non-standard methods, a target
+//! that is not a plain origin-form path, `Transfer-Encoding`, `Expect`,
+//! `Upgrade`, no (or more than one) `Host` or `Content-Length`, a body
+//! longer than [`BUFFERED_BODY_BYTES`] or not yet fully read, a head
+//! over the limits, and every malformed head. hyper then answers as it
+//! always has (400, 431, 413, streamed and trickling bodies, 100-continue).
+
+use std::future::{Future, poll_fn};
+use std::io::IoSlice;
+use std::mem::MaybeUninit;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderValue};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::conn::{ConnTracker, Protocol, TrackedIo};
+use super::listener::{ConnContext, hyper_service};
+use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest};
+
+/// An error that ends a connection (logged at debug level).
+pub(crate) type ConnError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Request heads with more headers than this go to hyper, which applies
+/// the configured count.
+const MAX_HEADERS: usize = 100;
+
+/// Bytes read at a time.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// While a handler runs, the connection keeps reading (to see the client
+/// leave) until this much of what follows is buffered.
+const READ_AHEAD: usize = 64 * 1024;
+
+/// Whole response bodies up to this are copied behind their head and sent
+/// in one write; longer ones follow it in a second buffer.
+const COPY_BODY: usize = 16 * 1024;
+
+/// Serves HTTP/1.1 on `io` until the client leaves, a response says
+/// `connection: close`, or `graceful` turns true while no request is in
+/// progress.
+pub(crate) async fn serve<S>(
+    io: TrackedIo<S>,
+    tracker: Arc<ConnTracker>,
+    ctx: Arc<ConnContext>,
+    graceful: Arc<AtomicBool>,
+) -> Result<(), ConnError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut conn = Conn {
+        io,
+        read: BytesMut::with_capacity(READ_CHUNK),
+        write: Vec::with_capacity(1024),
+        tracker,
+        ctx,
+        graceful,
+    };
+    loop {
+        match conn.parse() {
+            Parsed::Request(req) => {
+                if !conn.serve_one(req).await? {
+                    break;
+                }
+            }
+            Parsed::Incomplete => {
+                if conn.read_more().await? == 0 {
+                    break;
+                }
+            }
+            Parsed::Other => return conn.hand_over().await,
+        }
+    }
+    conn.io.shutdown().await?;
+    Ok(())
+}
+
+struct Conn<S> {
+    io: TrackedIo<S>,
+    /// Bytes read and not yet taken by a request.
+    read: BytesMut,
+    /// The response being written (kept for its capacity).
+    write: Vec<u8>,
+    tracker: Arc<ConnTracker>,
+    ctx: Arc<ConnContext>,
+    graceful: Arc<AtomicBool>,
+}
+
+/// What the read buffer starts with.
+enum Parsed {
+    /// A request this path serves.
+    Request(Head),
+    /// The start of a head: read more.
+    Incomplete,
+    /// A request for hyper.
+    Other,
+}
+
+/// A parsed request and how much of the buffer it spans.
+struct Head {
+    wire: WireRequest,
+    /// Bytes of the head; the body (of `body` bytes) follows.
+    head: usize,
+    body: usize,
+    /// The client asked to close after this request.
+    close: bool,
+}
+
+impl<S> Conn<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    fn parse(&self) -> Parsed {
+        parse(&self.read, self.ctx.config.max_header_bytes, self.ctx.scheme)
+    }
+
+    /// Serves one parsed request; `false` when the connection closes after it.
+    async fn serve_one(&mut self, mut req: Head) -> Result<bool, ConnError> {
+        // Copied out, not split off: the read buffer stays one owner's, to
+        // be reused whole once drained.
+        if req.body > 0 {
+            req.wire.body = Bytes::copy_from_slice(&self.read[req.head..req.head + req.body]);
+        }
+        self.read.advance(req.head + req.body);
+        let guard = self.tracker.start_request();
+        self.ctx.stats.count_request(Protocol::H1);
+        let last = self.tracker.quota_reached();
+        let finish = self.ctx.service.start_wire(req.wire).finish();
+        let Some(mut resp) = self.answer(finish).await else {
+            // The client left before its answer: dropping the request
+            // tells the isolate.
+            return Ok(false);
+        };
+        if let Some(alt_svc) = &self.ctx.alt_svc {
+            resp.headers_mut().insert(header::ALT_SVC, alt_svc.clone());
+        }
+        let close = req.close || last || self.graceful.load(Ordering::Relaxed);
+        let (ok, close) = self.write_response(resp, close).await?;
+        drop(guard);
+        Ok(ok && !close)
+    }
+
+    /// Waits for `finish`, reading ahead meanwhile to see the client leave;
+    /// `None` when it did.
+    async fn answer(&mut self, finish: super::Finish) -> Option<http::Response<ResponseBody>> {
+        let mut finish = pin!(finish);
+        let mut eof = false;
+        poll_fn(|cx| {
+            if let Poll::Ready(resp) = finish.as_mut().poll(cx) {
+                return Poll::Ready(Some(resp));
+            }
+            while !eof && self.read.len() < READ_AHEAD {
+                self.read.reserve(READ_CHUNK);
+                match pin!(self.io.read_buf(&mut self.read)).poll(cx) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                        eof = true;
+                        return Poll::Ready(None);
+                    }
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Pending => break,
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Reads more of the next request; 0 when the client closed, or when a
+    /// graceful shutdown finds no request begun.
+    async fn read_more(&mut self) -> std::io::Result<usize> {
+        poll_fn(|cx| {
+            if self.read.is_empty() && self.graceful.load(Ordering::Relaxed) {
+                return Poll::Ready(Ok(0));
+            }
+            self.read.reserve(READ_CHUNK);
+            pin!(self.io.read_buf(&mut self.read)).poll(cx)
+        })
+        .await
+    }
+
+    /// Writes `resp`, saying `connection: close` if `close` or if the
+    /// handler asked to. Returns whether its body was sent whole (the
+    /// connection must close if not: the client cannot tell where the next
+    /// response starts), and whether it said close.
+    async fn write_response(
+        &mut self,
+        resp: http::Response<ResponseBody>,
+        close: bool,
+    ) -> Result<(bool, bool), ConnError> {
+        let mut close = close;
+        let (parts, body) = resp.into_parts();
+        let bodiless = matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
+        self.write.clear();
+        match body {
+            ResponseBody::Full(mut full) => {
+                let data = match full.frame().await {
+                    Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+                    _ => Bytes::new(),
+                };
+                let framing = if bodiless {
+                    Framing::None
+                } else {
+                    Framing::Length(data.len() as u64)
+                };
+                close = encode_head(&mut self.write, &parts, framing, close);
+                if bodiless || data.is_empty() {
+                    self.io.write_all(&self.write).await?;
+                } else if data.len() <= COPY_BODY {
+                    self.write.extend_from_slice(&data);
+                    self.io.write_all(&self.write).await?;
+                } else {
+                    write_all_vectored(&mut self.io, &mut [&self.write, &data, b""]).await?;
+                }
+            }
+            ResponseBody::Stream(mut stream) => {
+                let declared = parts
+                    .headers
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| decimal(v.as_bytes()));
+                let framing = match declared {
+                    _ if bodiless => Framing::None,
+                    Some(n) => Framing::Declared(n),
+                    None => Framing::Chunked,
+                };
+                close = encode_head(&mut self.write, &parts, framing, close);
+                self.io.write_all(&self.write).await?;
+                self.io.flush().await?;
+                if bodiless {
+                    return Ok((true, close));
+                }
+                let mut sent = 0u64;
+                loop {
+                    let data = match stream.frame().await {
+                        None => break,
+                        Some(Ok(frame)) => match frame.into_data() {
+                            Ok(data) if !data.is_empty() => data,
+                            _ => continue,
+                        },
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "response body failed; closing the connection");
+                            return Ok((false, true));
+                        }
+                    };
+                    sent += data.len() as u64;
+                    if let Framing::Declared(n) = framing {
+                        if sent > n {
+                            tracing::debug!(declared = n, "response body longer than its Content-Length");
+                            return Ok((false, true));
+                        }
+                        self.io.write_all(&data).await?;
+                    } else {
+                        let size = format!("{:x}\r\n", data.len());
+                        write_all_vectored(&mut self.io, &mut [size.as_bytes(), &data, b"\r\n"]).await?;
+                    }
+                    self.io.flush().await?;
+                }
+                match framing {
+                    Framing::Declared(n) if sent != n => {
+                        tracing::debug!(declared = n, sent, "response body shorter than its Content-Length");
+                        return Ok((false, true));
+                    }
+                    Framing::Chunked => self.io.write_all(b"0\r\n\r\n").await?,
+                    _ => {}
+                }
+            }
+        }
+        self.io.flush().await?;
+        Ok((true, close))
+    }
+
+    /// Gives the connection, with what it read and did not serve, to
+    /// hyper's HTTP/1 server for good.
+    async fn hand_over(self) -> Result<(), ConnError> {
+        let Conn {
+            mut io,
+            read,
+            tracker,
+            ctx,
+            graceful,
+            ..
+        } = self;
+        io.unread(read.freeze());
+        let svc = hyper_service(&ctx, &tracker, Protocol::H1);
+        let mut conn = pin!(ctx.h1.serve_connection(TokioIo::new(io), svc));
+        let mut told = false;
+        poll_fn(|cx| {
+            if !told && graceful.load(Ordering::Relaxed) {
+                told = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            conn.as_mut().poll(cx)
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// Reads the request at the start of `buf` (`scheme` is the connection's),
+/// whose head may hold up to `limit` bytes.
+fn parse(buf: &[u8], limit: usize, scheme: &str) -> Parsed {
+    if buf.is_empty() {
+        return Parsed::Incomplete;
+    }
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head = match req.parse_with_uninit_headers(buf, &mut slots) {
+        Ok(httparse::Status::Complete(n)) if n <= limit => n,
+        Ok(httparse::Status::Partial) if buf.len() <= limit => return Parsed::Incomplete,
+        _ => return Parsed::Other,
+    };
+    let (Some(1), Some(method), Some(target)) = (req.version, req.method, req.path) else {
+        return Parsed::Other;
+    };
+    let Some(method) = outpost_js::standard_method(method).filter(|m| !matches!(*m, "HEAD" | "CONNECT")) else {
+        return Parsed::Other;
+    };
+    if !target.starts_with('/') || !target.bytes().all(plain_target_byte) {
+        return Parsed::Other;
+    }
+    let mut host = None;
+    let mut length = None;
+    let mut close = false;
+    let mut bytes = 0;
+    for h in req.headers.iter() {
+        bytes += h.name.len() + h.value.len() + 2;
+        let name = h.name.as_bytes();
+        // Only the few names this path looks at, picked by length first.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                if host.is_some() || !h.value.iter().all(|&b| b.is_ascii_graphic()) {
+                    return Parsed::Other;
+                }
+                host = Some(h.value);
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => return Parsed::Other,
+            7 if name.eq_ignore_ascii_case(b"upgrade") => return Parsed::Other,
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in h.value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case(b"upgrade") {
+                        return Parsed::Other;
+                    }
+                }
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => match (length, decimal(h.value)) {
+                (None, Some(n)) if n <= BUFFERED_BODY_BYTES => length = Some(n as usize),
+                _ => return Parsed::Other,
+            },
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => return Parsed::Other,
+            _ => {}
+        }
+    }
+    let Some(host) = host.and_then(|h| std::str::from_utf8(h).ok()) else {
+        return Parsed::Other;
+    };
+    let body = length.unwrap_or(0);
+    if buf.len() < head + body {
+        // hyper reads the rest within the deployment's wall-clock limit.
+        return Parsed::Other;
+    }
+    let mut url = String::with_capacity(scheme.len() + 3 + host.len() + target.len());
+    url.push_str(scheme);
+    url.push_str("://");
+    let authority = url.len()..url.len() + host.len();
+    url.push_str(host);
+    let path_len = target.find('?').unwrap_or(target.len());
+    let path = url.len()..url.len() + path_len;
+    url.push_str(target);
+    let headers = outpost_js::HeaderList::from_wire(req.headers.iter().map(|h| (h.name.as_bytes(), h.value)), bytes);
+    Parsed::Request(Head {
+        wire: WireRequest {
+            method,
+            url,
+            authority,
+            path,
+            headers,
+            body: Bytes::new(),
+        },
+        head,
+        body,
+        close,
+    })
+}
+
+/// How a response body is delimited.
+#[derive(Clone, Copy)]
+enum Framing {
+    /// None is sent (1xx, 204, 304).
+    None,
+    /// A whole body of this length.
+    Length(u64),
+    /// A streamed body whose length the handler declared.
+    Declared(u64),
+    Chunked,
+}
+
+/// Writes the status line and headers. The handler's own framing headers
+/// give way to the body's (`Declared` keeps its `Content-Length`), and
+/// `Date` is added unless the handler set one. The head says `connection:
+/// close` if `close` or if the handler's `Connection` header does; returns
+/// whether it does.
+fn encode_head(out: &mut Vec<u8>, parts: &http::response::Parts, framing: Framing, mut close: bool) -> bool {
+    if parts.status == http::StatusCode::OK {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(parts.status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let mut dated = false;
+    for (name, value) in &parts.headers {
+        if name == header::CONNECTION {
+            close |= says_close(value);
+            continue;
+        }
+        if name == header::TRANSFER_ENCODING
+            || (name == header::CONTENT_LENGTH && !matches!(framing, Framing::Declared(_)))
+        {
+            continue;
+        }
+        dated |= name == header::DATE;
+        push_header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    match framing {
+        Framing::None | Framing::Declared(_) => {}
+        Framing::Length(n) => {
+            push_header(out, b"content-length", Digits::new(n).as_bytes());
+        }
+        Framing::Chunked => push_header(out, b"transfer-encoding", b"chunked"),
+    }
+    if close {
+        push_header(out, b"connection", b"close");
+    }
+    if !dated {
+        http_date(|date| push_header(out, b"date", date));
+    }
+    out.extend_from_slice(b"\r\n");
+    close
+}
+
+fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A number in decimal, on the stack.
+struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    fn new(mut n: u64) -> Self {
+        let mut d = Digits {
+            buf: [0; 20],
+            start: 20,
+        };
+        loop {
+            d.start -= 1;
+            d.buf[d.start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                return d;
+            }
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+/// Calls `f` with the current time as an HTTP date, formatted once a second
+/// per thread.
+fn http_date(f: impl FnOnce(&[u8])) {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 != secs {
+            *d = (secs, httpdate::fmt_http_date(now));
+        }
+        f(d.1.as_bytes());
+    });
+}
+
+/// Whether a `Connection` value asks to close the connection.
+fn says_close(value: &HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+}
+
+/// A `Content-Length` value: decimal digits only.
+fn decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0, |n, &b| n * 10 + u64::from(b - b'0')))
+}
+
+/// The bytes of a request target this path takes as it is: RFC 3986's
+/// unreserved and sub-delimiter characters, `%`, `:`, `@`, `/` and `?`.
+/// Anything else (a fragment, spaces, non-ASCII) goes to hyper, which
+/// applies `http`'s own rules.
+fn plain_target_byte(b: u8) -> bool {
+    PLAIN_TARGET[usize::from(b)]
+}
+
+const PLAIN_TARGET: [bool; 256] = {
+    let mut table = [false; 256];
+    let extra = b"-._~!$&'()*+,;=%:@/?";
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    let mut b = 0;
+    while b < 128 {
+        table[b] |= (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    table
+};
+
+/// Writes every byte of `bufs`, in order, as few writes as the stream allows.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(io: &mut W, bufs: &mut [&[u8]; 3]) -> std::io::Result<()> {
+    let mut bufs = &mut bufs[..];
+    while !bufs.is_empty() {
+        let mut slices = [IoSlice::new(&[]); 3];
+        for (slice, buf) in slices.iter_mut().zip(bufs.iter()) {
+            *slice = IoSlice::new(buf);
+        }
+        let mut n = io.write_vectored(&slices[..bufs.len()]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while let Some(first) = bufs.first_mut() {
+            if n < first.len() {
+                *first = &first[n..];
+                break;
+            }
+            n -= first.len();
+            bufs = &mut bufs[1..];
+        }
+        while bufs.first().is_some_and(|b| b.is_empty()) {
+            bufs = &mut bufs[1..];
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `parse` makes of `raw`: `Ok((url, headers, body))` for a
+    /// request it takes, `Err("incomplete" | "hyper")` otherwise.
+    fn parsed(raw: &str) -> Result<(String, String, usize), &'static str> {
+        match parse(raw.as_bytes(), 8192, "http") {
+            Parsed::Request(h) => {
+                assert_eq!(&h.wire.url[h.wire.authority.clone()], "a.test");
+                Ok((h.wire.url.clone(), h.wire.headers.as_block().to_string(), h.body))
+            }
+            Parsed::Incomplete => Err("incomplete"),
+            Parsed::Other => Err("hyper"),
+        }
+    }
+
+    #[test]
+    fn plain_requests_are_parsed_and_the_rest_left_to_hyper() {
+        let ok = parsed("GET /p/q?x=1&y=%20 HTTP/1.1\r\nHost: a.test\r\nX-A: 1\r\n\r\nGET");
+        assert_eq!(
+            ok,
+            Ok(("http://a.test/p/q?x=1&y=%20".into(), "host:a.test\nx-a:1".into(), 0))
+        );
+        let Parsed::Request(h) = parse(b"DELETE /p?q HTTP/1.1\r\nHost: a.test\r\n\r\n", 8192, "https") else {
+            panic!("not parsed");
+        };
+        assert_eq!((h.wire.method, &h.wire.url[h.wire.path.clone()]), ("DELETE", "/p"));
+        assert_eq!(
+            parsed("POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\n\r\nabc").map(|r| r.2),
+            Ok(3)
+        );
+        assert_eq!(parsed(""), Err("incomplete"));
+        assert_eq!(parsed("GET / HTTP/1.1\r\nHost: a.te"), Err("incomplete"));
+        for other in [
+            "GET / HTTP/1.0\r\nHost: a.test\r\n\r\n",
+            "HEAD / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            "PURGE / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            "GET /a#b HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            "GET /\"x\" HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a.test\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+            "POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: +1\r\n\r\nx",
+            "POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 99999999\r\n\r\n",
+            // Body not all here yet.
+            "POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 4\r\n\r\nabc",
+            "GARBAGE\r\n\r\n",
+            "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        ] {
+            assert_eq!(parsed(other), Err("hyper"), "{other:?}");
+        }
+        // A head over the limit, whole or not, is hyper's (431).
+        let big = format!("GET / HTTP/1.1\r\nHost: a.test\r\nX: {}\r\n\r\n", "a".repeat(9000));
+        assert_eq!(parsed(&big), Err("hyper"));
+        assert_eq!(parsed(&big[..8500]), Err("hyper"));
+        let many: String = (0..MAX_HEADERS + 1).map(|i| format!("x-{i}: v\r\n")).collect();
+        assert_eq!(
+            parsed(&format!("GET / HTTP/1.1\r\nHost: a.test\r\n{many}\r\n")),
+            Err("hyper")
+        );
+        // `Connection: close` is noted.
+        let Parsed::Request(h) = parse(
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\n",
+            99,
+            "http",
+        ) else {
+            panic!("not parsed");
+        };
+        assert!(h.close);
+    }
+
+    fn head_of(status: u16, headers: &[(&str, &str)], framing: Framing, close: bool) -> String {
+        let mut resp = http::Response::new(());
+        *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        for (k, v) in headers {
+            resp.headers_mut().append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let (parts, ()) = resp.into_parts();
+        let mut out = Vec::new();
+        let closes = encode_head(&mut out, &parts, framing, close);
+        let head = String::from_utf8(out).unwrap();
+        assert_eq!(closes, head.contains("connection: close\r\n"), "{head}");
+        head
+    }
+
+    #[test]
+    fn response_heads_carry_the_bodys_framing_not_the_handlers() {
+        let date = |h: &str| h.lines().filter(|l| l.starts_with("date: ")).count();
+        let h = head_of(
+            200,
+            &[
+                ("content-type", "text/plain"),
+                ("content-length", "99"),
+                ("transfer-encoding", "gzip"),
+            ],
+            Framing::Length(5),
+            false,
+        );
+        assert!(h.starts_with("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\ndate: "));
+        assert!(h.ends_with(" GMT\r\n\r\n") && date(&h) == 1, "{h}");
+
+        let h = head_of(
+            404,
+            &[("content-length", "7"), ("date", "then"), ("connection", "keep-alive")],
+            Framing::Declared(7),
+            true,
+        );
+        assert_eq!(
+            h,
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 7\r\ndate: then\r\nconnection: close\r\n\r\n"
+        );
+        let h = head_of(
+            599,
+            &[("set-cookie", "a=1"), ("set-cookie", "b=2")],
+            Framing::Chunked,
+            false,
+        );
+        assert!(
+            h.starts_with("HTTP/1.1 599 \r\nset-cookie: a=1\r\nset-cookie: b=2\r\ntransfer-encoding: chunked\r\n"),
+            "{h}"
+        );
+        // The handler's `Connection` header is not passed on; a close in it
+        // is honoured.
+        let h = head_of(200, &[("connection", "keep-alive, Close")], Framing::Length(0), false);
+        assert!(h.contains("\r\nconnection: close\r\n"), "{h}");
+        let h = head_of(200, &[("connection", "keep-alive")], Framing::Length(0), false);
+        assert!(!h.contains("connection"), "{h}");
+        let h = head_of(204, &[("content-length", "0")], Framing::None, false);
+        assert!(
+            h.starts_with("HTTP/1.1 204 No Content\r\ndate: ") && !h.contains("length"),
+            "{h}"
+        );
+        assert_eq!(Digits::new(0).as_bytes(), b"0");
+        assert_eq!(Digits::new(u64::MAX).as_bytes(), u64::MAX.to_string().as_bytes());
+        assert_eq!(decimal(b"0042"), Some(42));
+        assert_eq!(decimal(b""), None);
+        assert_eq!(decimal(b"4 2"), None);
+    }
+}
