@@ -24,6 +24,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderValue};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
+use outpost_js::clock::CoarseClock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::conn::{ConnTracker, Protocol, TrackedIo};
@@ -488,22 +489,35 @@ impl Digits {
     }
 }
 
-/// Calls `f` with the current time as an HTTP date, formatted once a second
-/// per thread.
+/// Calls `f` with the current time as an HTTP date. Each thread formats it
+/// once a second, and looks at the coarse clock in between to know when
+/// the second is over (so the date may lag by a tick of that clock).
 fn http_date(f: impl FnOnce(&[u8])) {
     use std::cell::RefCell;
     use std::time::{SystemTime, UNIX_EPOCH};
-    thread_local! {
-        static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    struct Cached {
+        clock: CoarseClock,
+        /// On `clock`: when to format the date again.
+        stale_at: u64,
+        date: String,
     }
-    let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    thread_local! {
+        static DATE: RefCell<Cached> = RefCell::new(Cached {
+            clock: CoarseClock::new(),
+            stale_at: 0,
+            date: String::new(),
+        });
+    }
     DATE.with(|d| {
         let mut d = d.borrow_mut();
-        if d.0 != secs {
-            *d = (secs, httpdate::fmt_http_date(now));
+        let coarse = d.clock.now();
+        if coarse >= d.stale_at {
+            let now = SystemTime::now();
+            let into_second = now.duration_since(UNIX_EPOCH).map_or(0, |t| t.subsec_nanos());
+            d.stale_at = coarse + u64::from(1_000_000_000 - into_second);
+            d.date = httpdate::fmt_http_date(now);
         }
-        f(d.1.as_bytes());
+        f(d.date.as_bytes());
     });
 }
 
