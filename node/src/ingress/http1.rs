@@ -15,10 +15,11 @@
 use std::future::{Future, poll_fn};
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
+use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderValue};
@@ -26,10 +27,11 @@ use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use outpost_js::clock::CoarseClock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::oneshot;
 
 use super::conn::{ConnTracker, Protocol, TrackedIo};
 use super::listener::{ConnContext, hyper_service};
-use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest};
+use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, answer, refused};
 
 /// An error that ends a connection (logged at debug level).
 pub(crate) type ConnError = Box<dyn std::error::Error + Send + Sync>;
@@ -138,12 +140,25 @@ where
         let guard = self.tracker.start_request();
         self.ctx.stats.count_request(Protocol::H1);
         let last = self.tracker.quota_reached();
-        let finish = self.ctx.service.start_wire(req.wire).finish();
-        let Some(mut resp) = self.answer(finish).await else {
-            // The client left before its answer: dropping the request
-            // tells the isolate.
-            return Ok(false);
+        let started = Instant::now();
+        // Routed and dispatched right here: the request is whole, so none
+        // of `Finish`'s states for bodies still arriving are needed.
+        let mut resp = match self.ctx.service.route_wire(req.wire) {
+            Err(answered) => answered,
+            Ok((target, request)) => match target.worker.dispatch(&target.deployment, request) {
+                Err(e) => refused(&target, e),
+                Ok((reply, inflight)) => {
+                    let Some(replied) = self.answer(reply).await else {
+                        // The client left before its answer: dropping the
+                        // reply's receiver tells the isolate.
+                        return Ok(false);
+                    };
+                    drop(inflight);
+                    answer(replied.ok(), &target)
+                }
+            },
         };
+        crate::metrics::record_request(resp.status().as_u16(), started.elapsed());
         if let Some(alt_svc) = &self.ctx.alt_svc {
             resp.headers_mut().insert(header::ALT_SVC, alt_svc.clone());
         }
@@ -153,22 +168,17 @@ where
         Ok(ok && !close)
     }
 
-    /// Waits for `finish`, reading ahead meanwhile to see the client leave;
-    /// `None` when it did.
-    async fn answer(&mut self, finish: super::Finish) -> Option<http::Response<ResponseBody>> {
-        let mut finish = pin!(finish);
-        let mut eof = false;
+    /// Waits for the isolate's `reply`, reading ahead meanwhile to see the
+    /// client leave; `None` when it did.
+    async fn answer<T>(&mut self, mut reply: oneshot::Receiver<T>) -> Option<Result<T, oneshot::error::RecvError>> {
         poll_fn(|cx| {
-            if let Poll::Ready(resp) = finish.as_mut().poll(cx) {
+            if let Poll::Ready(resp) = Pin::new(&mut reply).poll(cx) {
                 return Poll::Ready(Some(resp));
             }
-            while !eof && self.read.len() < READ_AHEAD {
+            while self.read.len() < READ_AHEAD {
                 self.read.reserve(READ_CHUNK);
                 match pin!(self.io.read_buf(&mut self.read)).poll(cx) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                        eof = true;
-                        return Poll::Ready(None);
-                    }
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(None),
                     Poll::Ready(Ok(_)) => {}
                     Poll::Pending => break,
                 }

@@ -194,7 +194,7 @@ impl Service {
             },
         };
         let Some(target) = self.router.resolve(&host, uri.path()) else {
-            return no_route();
+            return StartedState::Answered(no_route());
         };
         let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let url = absolute_url(scheme, &host, path_and_query);
@@ -214,7 +214,7 @@ impl Service {
         };
         let max_body = self.max_body(&target);
         if declared.is_some_and(|n| n > max_body) {
-            return too_large();
+            return StartedState::Answered(too_large());
         }
         let body = req.into_body();
         let mut whole = None;
@@ -238,12 +238,14 @@ impl Service {
         StartedState::Routed { target, request, whole }
     }
 
-    /// [`Service::start`] for a request an HTTP/1 connection parsed itself
-    /// (see [`http1`]): its URL is already absolute, `authority` and `path`
-    /// are the ranges of its host and path in it, and its body (of
-    /// `Content-Length`) is in hand.
-    pub(crate) fn start_wire(&self, head: WireRequest) -> Started {
-        let started = std::time::Instant::now();
+    /// Routes a request an HTTP/1 connection parsed itself (see [`http1`]):
+    /// its URL is already absolute, `authority` and `path` are the ranges
+    /// of its host and path in it, and its body (of `Content-Length`) is in
+    /// hand. Gives the target and the isolate's request, or the answer.
+    pub(crate) fn route_wire(
+        &self,
+        head: WireRequest,
+    ) -> Result<(Arc<Target>, HttpRequest), http::Response<ResponseBody>> {
         let WireRequest {
             method,
             url,
@@ -252,21 +254,19 @@ impl Service {
             headers,
             body,
         } = head;
-        let state = match self.router.resolve(&url[authority], &url[path]) {
-            None => no_route(),
-            Some(target) if body.len() as u64 > self.max_body(&target) => too_large(),
-            Some(target) => StartedState::Routed {
+        match self.router.resolve(&url[authority], &url[path]) {
+            None => Err(no_route()),
+            Some(target) if body.len() as u64 > self.max_body(&target) => Err(too_large()),
+            Some(target) => Ok((
                 target,
-                request: HttpRequest {
+                HttpRequest {
                     method: method.into(),
                     url,
                     headers,
                     body: if body.is_empty() { Body::Empty } else { Body::Full(body) },
                 },
-                whole: None,
-            },
-        };
-        Started { started, state }
+            )),
+        }
     }
 
     /// The largest request body `target` takes.
@@ -302,15 +302,15 @@ fn absolute_url(scheme: &str, host: &str, path_and_query: &str) -> String {
 }
 
 /// The answer to a request for a host no deployment serves.
-fn no_route() -> StartedState {
+fn no_route() -> http::Response<ResponseBody> {
     crate::metrics::record_rejected("no_route");
-    StartedState::Answered(plain(404, "no deployment serves this host\n"))
+    plain(404, "no deployment serves this host\n")
 }
 
 /// The answer to a request whose body is over the limit.
-fn too_large() -> StartedState {
+fn too_large() -> http::Response<ResponseBody> {
     crate::metrics::record_rejected("too_large");
-    StartedState::Answered(plain(413, "request body too large\n"))
+    plain(413, "request body too large\n")
 }
 
 /// A request's method, borrowed from a constant for the standard ones.
@@ -322,7 +322,7 @@ fn method_name(method: &http::Method) -> std::borrow::Cow<'static, str> {
 }
 
 /// The `503` for a request `target`'s isolates could not take.
-fn refused(target: &Target, error: DispatchError) -> http::Response<ResponseBody> {
+pub(crate) fn refused(target: &Target, error: DispatchError) -> http::Response<ResponseBody> {
     match error {
         DispatchError::Busy => {
             crate::metrics::record_rejected("busy");
@@ -367,7 +367,7 @@ fn unreadable_body(error: &str) -> http::Response<ResponseBody> {
 
 /// The isolate's answer as hyper's response: `500` when the isolate went
 /// away without one.
-fn answer(resp: Option<HttpResponse>, target: &Target) -> http::Response<ResponseBody> {
+pub(crate) fn answer(resp: Option<HttpResponse>, target: &Target) -> http::Response<ResponseBody> {
     match resp {
         Some(resp) => to_hyper_limited(resp, target.limits.response_body_bytes),
         None => plain(500, "Internal Server Error\n"),
