@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 
 use super::conn::{ConnTracker, Protocol, TrackedIo};
 use super::listener::{ConnContext, hyper_service};
-use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, answer, refused};
+use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, WireRouted, answer, refused};
 
 /// An error that ends a connection (logged at debug level).
 pub(crate) type ConnError = Box<dyn std::error::Error + Send + Sync>;
@@ -144,8 +144,8 @@ where
         // Routed and dispatched right here: the request is whole, so none
         // of `Finish`'s states for bodies still arriving are needed.
         let mut resp = match self.ctx.service.route_wire(req.wire) {
-            Err(answered) => answered,
-            Ok((target, request)) => match target.worker.dispatch(&target.deployment, request) {
+            WireRouted::Answered(answered) => answered,
+            WireRouted::To(target, request) => match target.worker.dispatch(&target.deployment, request) {
                 Err(e) => refused(&target, e),
                 Ok((reply, inflight)) => {
                     let Some(replied) = self.answer(reply).await else {

@@ -241,11 +241,8 @@ impl Service {
     /// Routes a request an HTTP/1 connection parsed itself (see [`http1`]):
     /// its URL is already absolute, `authority` and `path` are the ranges
     /// of its host and path in it, and its body (of `Content-Length`) is in
-    /// hand. Gives the target and the isolate's request, or the answer.
-    pub(crate) fn route_wire(
-        &self,
-        head: WireRequest,
-    ) -> Result<(Arc<Target>, HttpRequest), http::Response<ResponseBody>> {
+    /// hand.
+    pub(crate) fn route_wire(&self, head: WireRequest) -> WireRouted {
         let WireRequest {
             method,
             url,
@@ -255,9 +252,9 @@ impl Service {
             body,
         } = head;
         match self.router.resolve(&url[authority], &url[path]) {
-            None => Err(no_route()),
-            Some(target) if body.len() as u64 > self.max_body(&target) => Err(too_large()),
-            Some(target) => Ok((
+            None => WireRouted::Answered(no_route()),
+            Some(target) if body.len() as u64 > self.max_body(&target) => WireRouted::Answered(too_large()),
+            Some(target) => WireRouted::To(
                 target,
                 HttpRequest {
                     method: method.into(),
@@ -265,7 +262,7 @@ impl Service {
                     headers,
                     body: if body.is_empty() { Body::Empty } else { Body::Full(body) },
                 },
-            )),
+            ),
         }
     }
 
@@ -290,6 +287,14 @@ pub(crate) struct WireRequest {
     pub path: std::ops::Range<usize>,
     pub headers: HeaderList,
     pub body: Bytes,
+}
+
+/// Where [`Service::route_wire`] sends a request.
+pub(crate) enum WireRouted {
+    /// To the target's isolate, as this request.
+    To(Arc<Target>, HttpRequest),
+    /// Nowhere: this is the answer.
+    Answered(http::Response<ResponseBody>),
 }
 
 /// `scheme://host` followed by a request's path and query.
