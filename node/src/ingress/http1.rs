@@ -154,7 +154,7 @@ where
                         return Ok(false);
                     };
                     drop(inflight);
-                    answer(replied.ok(), &target)
+                    answer(replied, &target)
                 }
             },
         };
@@ -168,12 +168,19 @@ where
         Ok(ok && !close)
     }
 
-    /// Waits for the isolate's `reply`, reading ahead meanwhile to see the
-    /// client leave; `None` when it did.
-    async fn answer<T>(&mut self, mut reply: oneshot::Receiver<T>) -> Option<Result<T, oneshot::error::RecvError>> {
+    /// Waits for the isolate's `reply` (`None` if it went away without
+    /// one), reading ahead meanwhile to see the client leave; `None` when
+    /// it did.
+    async fn answer<T>(&mut self, mut reply: oneshot::Receiver<T>) -> Option<Option<T>> {
+        // A handler that answers at once has answered by now.
+        match reply.try_recv() {
+            Ok(resp) => return Some(Some(resp)),
+            Err(oneshot::error::TryRecvError::Closed) => return Some(None),
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
         poll_fn(|cx| {
             if let Poll::Ready(resp) = Pin::new(&mut reply).poll(cx) {
-                return Poll::Ready(Some(resp));
+                return Poll::Ready(Some(resp.ok()));
             }
             while self.read.len() < READ_AHEAD {
                 self.read.reserve(READ_CHUNK);
