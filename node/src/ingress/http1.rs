@@ -22,6 +22,7 @@ use std::task::Poll;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures::FutureExt;
 use http::header::{self, HeaderValue};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -50,6 +51,10 @@ const READ_AHEAD: usize = 64 * 1024;
 /// Whole response bodies up to this are copied behind their head and sent
 /// in one write; longer ones follow it in a second buffer.
 const COPY_BODY: usize = 16 * 1024;
+
+/// A streamed body is written once this much of it is ready, or sooner
+/// when the handler has nothing more ready.
+const STREAM_BATCH: usize = 256 * 1024;
 
 /// Serves HTTP/1.1 on `io` until the client leaves, a response says
 /// `connection: close`, or `graceful` turns true while no request is in
@@ -126,7 +131,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     fn parse(&self) -> Parsed {
-        parse(&self.read, self.ctx.config.max_header_bytes, self.ctx.scheme)
+        let config = &self.ctx.config;
+        parse(&self.read, config.max_header_bytes, config.max_headers, self.ctx.scheme)
     }
 
     /// Serves one parsed request; `false` when the connection closes after it.
@@ -239,7 +245,7 @@ where
                     self.write.extend_from_slice(&data);
                     self.io.write_all(&self.write).await?;
                 } else {
-                    write_all_vectored(&mut self.io, &mut [&self.write, &data, b""]).await?;
+                    write_all_vectored(&mut self.io, &[&self.write, &data]).await?;
                 }
             }
             ResponseBody::Stream(mut stream) => {
@@ -253,14 +259,31 @@ where
                     None => Framing::Chunked,
                 };
                 close = encode_head(&mut self.write, &parts, framing, close);
-                self.io.write_all(&self.write).await?;
-                self.io.flush().await?;
                 if bodiless {
+                    self.io.write_all(&self.write).await?;
+                    self.io.flush().await?;
                     return Ok((true, close));
                 }
+                // What is ready goes out together: the head with the first
+                // chunks, and every chunk the handler has produced by the
+                // time the last write is done, up to `STREAM_BATCH` bytes.
+                let mut batch = vec![Bytes::copy_from_slice(&self.write)];
+                let mut batched = 0;
                 let mut sent = 0u64;
                 loop {
-                    let data = match stream.frame().await {
+                    let frame = if batch.is_empty() {
+                        stream.frame().await
+                    } else {
+                        match stream.frame().now_or_never() {
+                            Some(frame) => frame,
+                            None => {
+                                self.write_batch(&mut batch).await?;
+                                batched = 0;
+                                continue;
+                            }
+                        }
+                    };
+                    let data = match frame {
                         None => break,
                         Some(Ok(frame)) => match frame.into_data() {
                             Ok(data) if !data.is_empty() => data,
@@ -268,34 +291,53 @@ where
                         },
                         Some(Err(e)) => {
                             tracing::debug!(error = %e, "response body failed; closing the connection");
+                            self.write_batch(&mut batch).await?;
                             return Ok((false, true));
                         }
                     };
                     sent += data.len() as u64;
-                    if let Framing::Declared(n) = framing {
-                        if sent > n {
+                    batched += data.len();
+                    match framing {
+                        Framing::Declared(n) if sent > n => {
                             tracing::debug!(declared = n, "response body longer than its Content-Length");
+                            self.write_batch(&mut batch).await?;
                             return Ok((false, true));
                         }
-                        self.io.write_all(&data).await?;
-                    } else {
-                        let size = format!("{:x}\r\n", data.len());
-                        write_all_vectored(&mut self.io, &mut [size.as_bytes(), &data, b"\r\n"]).await?;
+                        Framing::Chunked => {
+                            batch.push(Bytes::from(format!("{:x}\r\n", data.len())));
+                            batch.push(data);
+                            batch.push(Bytes::from_static(b"\r\n"));
+                        }
+                        _ => batch.push(data),
                     }
-                    self.io.flush().await?;
+                    if batched >= STREAM_BATCH {
+                        self.write_batch(&mut batch).await?;
+                        batched = 0;
+                    }
                 }
                 match framing {
                     Framing::Declared(n) if sent != n => {
                         tracing::debug!(declared = n, sent, "response body shorter than its Content-Length");
+                        self.write_batch(&mut batch).await?;
                         return Ok((false, true));
                     }
-                    Framing::Chunked => self.io.write_all(b"0\r\n\r\n").await?,
+                    Framing::Chunked => batch.push(Bytes::from_static(b"0\r\n\r\n")),
                     _ => {}
                 }
+                self.write_batch(&mut batch).await?;
+                return Ok((true, close));
             }
         }
         self.io.flush().await?;
         Ok((true, close))
+    }
+
+    /// Writes and empties `batch`, then flushes.
+    async fn write_batch(&mut self, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
+        let slices: Vec<&[u8]> = batch.iter().map(|b| &b[..]).collect();
+        write_all_vectored(&mut self.io, &slices).await?;
+        batch.clear();
+        self.io.flush().await
     }
 
     /// Gives the connection, with what it read and did not serve, to
@@ -326,8 +368,8 @@ where
 }
 
 /// Reads the request at the start of `buf` (`scheme` is the connection's),
-/// whose head may hold up to `limit` bytes.
-fn parse(buf: &[u8], limit: usize, scheme: &str) -> Parsed {
+/// whose head may hold up to `limit` bytes and `max_headers` headers.
+fn parse(buf: &[u8], limit: usize, max_headers: usize, scheme: &str) -> Parsed {
     if buf.is_empty() {
         return Parsed::Incomplete;
     }
@@ -341,6 +383,9 @@ fn parse(buf: &[u8], limit: usize, scheme: &str) -> Parsed {
     let (Some(1), Some(method), Some(target)) = (req.version, req.method, req.path) else {
         return Parsed::Other;
     };
+    if req.headers.len() > max_headers {
+        return Parsed::Other;
+    }
     let Some(method) = outpost_js::standard_method(method).filter(|m| !matches!(*m, "HEAD" | "CONNECT")) else {
         return Parsed::Other;
     };
@@ -578,31 +623,39 @@ const PLAIN_TARGET: [bool; 256] = {
     table
 };
 
-/// Writes every byte of `bufs`, in order, as few writes as the stream allows.
-async fn write_all_vectored<W: AsyncWrite + Unpin>(io: &mut W, bufs: &mut [&[u8]; 3]) -> std::io::Result<()> {
-    let mut bufs = &mut bufs[..];
-    while !bufs.is_empty() {
-        let mut slices = [IoSlice::new(&[]); 3];
-        for (slice, buf) in slices.iter_mut().zip(bufs.iter()) {
-            *slice = IoSlice::new(buf);
+/// Writes every byte of `bufs`, in order, in as few writes as the stream
+/// allows (up to 64 buffers a write).
+async fn write_all_vectored<W: AsyncWrite + Unpin>(io: &mut W, bufs: &[&[u8]]) -> std::io::Result<()> {
+    // The next byte to write: buffer `i`, offset `at`.
+    let (mut i, mut at) = (0, 0);
+    loop {
+        while i < bufs.len() && at == bufs[i].len() {
+            i += 1;
+            at = 0;
         }
-        let mut n = io.write_vectored(&slices[..bufs.len()]).await?;
+        if i == bufs.len() {
+            return Ok(());
+        }
+        let slices: Vec<IoSlice<'_>> = std::iter::once(&bufs[i][at..])
+            .chain(bufs[i + 1..].iter().copied())
+            .take(64)
+            .map(IoSlice::new)
+            .collect();
+        let mut n = io.write_vectored(&slices).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        while let Some(first) = bufs.first_mut() {
-            if n < first.len() {
-                *first = &first[n..];
+        while n > 0 {
+            let left = bufs[i].len() - at;
+            if n < left {
+                at += n;
                 break;
             }
-            n -= first.len();
-            bufs = &mut bufs[1..];
-        }
-        while bufs.first().is_some_and(|b| b.is_empty()) {
-            bufs = &mut bufs[1..];
+            n -= left;
+            i += 1;
+            at = 0;
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -612,7 +665,7 @@ mod tests {
     /// What `parse` makes of `raw`: `Ok((url, headers, body))` for a
     /// request it takes, `Err("incomplete" | "hyper")` otherwise.
     fn parsed(raw: &str) -> Result<(String, String, usize), &'static str> {
-        match parse(raw.as_bytes(), 8192, "http") {
+        match parse(raw.as_bytes(), 8192, 10, "http") {
             Parsed::Request(h) => {
                 assert_eq!(&h.wire.url[h.wire.authority.clone()], "a.test");
                 Ok((h.wire.url.clone(), h.wire.headers.as_block().to_string(), h.body))
@@ -629,7 +682,7 @@ mod tests {
             ok,
             Ok(("http://a.test/p/q?x=1&y=%20".into(), "host:a.test\nx-a:1".into(), 0))
         );
-        let Parsed::Request(h) = parse(b"DELETE /p?q HTTP/1.1\r\nHost: a.test\r\n\r\n", 8192, "https") else {
+        let Parsed::Request(h) = parse(b"DELETE /p?q HTTP/1.1\r\nHost: a.test\r\n\r\n", 8192, 10, "https") else {
             panic!("not parsed");
         };
         assert_eq!((h.wire.method, &h.wire.url[h.wire.path.clone()]), ("DELETE", "/p"));
@@ -665,20 +718,84 @@ mod tests {
         let big = format!("GET / HTTP/1.1\r\nHost: a.test\r\nX: {}\r\n\r\n", "a".repeat(9000));
         assert_eq!(parsed(&big), Err("hyper"));
         assert_eq!(parsed(&big[..8500]), Err("hyper"));
-        let many: String = (0..MAX_HEADERS + 1).map(|i| format!("x-{i}: v\r\n")).collect();
+        // More headers than configured (10 here), or than this path has
+        // room for, are hyper's (431).
+        let some: String = (0..9).map(|i| format!("x-{i}: v\r\n")).collect();
+        assert!(parsed(&format!("GET / HTTP/1.1\r\nHost: a.test\r\n{some}\r\n")).is_ok());
+        let more: String = (0..10).map(|i| format!("x-{i}: v\r\n")).collect();
         assert_eq!(
-            parsed(&format!("GET / HTTP/1.1\r\nHost: a.test\r\n{many}\r\n")),
+            parsed(&format!("GET / HTTP/1.1\r\nHost: a.test\r\n{more}\r\n")),
             Err("hyper")
         );
+        let many: String = (0..MAX_HEADERS + 1).map(|i| format!("x-{i}: v\r\n")).collect();
+        let head = format!("GET / HTTP/1.1\r\nHost: a.test\r\n{many}\r\n");
+        assert!(matches!(parse(head.as_bytes(), 1 << 20, 1000, "http"), Parsed::Other));
         // `Connection: close` is noted.
         let Parsed::Request(h) = parse(
             b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\n",
             99,
+            2,
             "http",
         ) else {
             panic!("not parsed");
         };
         assert!(h.close);
+    }
+
+    /// A writer that takes at most 3 bytes a write, from one or two buffers.
+    struct Trickle(Vec<u8>);
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = buf.len().min(3);
+            self.get_mut().0.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            let this = self.get_mut();
+            let mut n = 0;
+            for b in bufs.iter().take(2) {
+                let take = b.len().min(3 - n);
+                this.0.extend_from_slice(&b[..take]);
+                n += take;
+                if n == 3 {
+                    break;
+                }
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_resume_where_a_short_write_stopped() {
+        let bufs: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; usize::from(i % 7)]).collect();
+        let slices: Vec<&[u8]> = bufs.iter().map(Vec::as_slice).collect();
+        let mut out = Trickle(Vec::new());
+        write_all_vectored(&mut out, &slices).await.unwrap();
+        assert_eq!(out.0, bufs.concat());
+        write_all_vectored(&mut out, &[]).await.unwrap();
+        assert_eq!(out.0, bufs.concat());
     }
 
     fn head_of(status: u16, headers: &[(&str, &str)], framing: Framing, close: bool) -> String {
