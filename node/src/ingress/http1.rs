@@ -32,7 +32,7 @@ use tokio::sync::oneshot;
 
 use super::conn::{ConnTracker, Protocol, TrackedIo};
 use super::listener::{ConnContext, hyper_service};
-use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, WireRouted, answer, refused};
+use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, WireRouted, absolute_url, answer, refused};
 
 /// An error that ends a connection (logged at debug level).
 pub(crate) type ConnError = Box<dyn std::error::Error + Send + Sync>;
@@ -189,8 +189,7 @@ where
                 return Poll::Ready(Some(resp.ok()));
             }
             while self.read.len() < READ_AHEAD {
-                self.read.reserve(READ_CHUNK);
-                match pin!(self.io.read_buf(&mut self.read)).poll(cx) {
+                match self.poll_fill(cx) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(None),
                     Poll::Ready(Ok(_)) => {}
                     Poll::Pending => break,
@@ -208,10 +207,15 @@ where
             if self.read.is_empty() && self.graceful.load(Ordering::Relaxed) {
                 return Poll::Ready(Ok(0));
             }
-            self.read.reserve(READ_CHUNK);
-            pin!(self.io.read_buf(&mut self.read)).poll(cx)
+            self.poll_fill(cx)
         })
         .await
+    }
+
+    /// Reads what has arrived into the read buffer; 0 at the end.
+    fn poll_fill(&mut self, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<usize>> {
+        self.read.reserve(READ_CHUNK);
+        pin!(self.io.read_buf(&mut self.read)).poll(cx)
     }
 
     /// Writes `resp`, saying `connection: close` if `close` or if the
@@ -435,14 +439,9 @@ fn parse(buf: &[u8], limit: usize, max_headers: usize, scheme: &str) -> Parsed {
         // hyper reads the rest within the deployment's wall-clock limit.
         return Parsed::Other;
     }
-    let mut url = String::with_capacity(scheme.len() + 3 + host.len() + target.len());
-    url.push_str(scheme);
-    url.push_str("://");
-    let authority = url.len()..url.len() + host.len();
-    url.push_str(host);
-    let path_len = target.find('?').unwrap_or(target.len());
-    let path = url.len()..url.len() + path_len;
-    url.push_str(target);
+    let url = absolute_url(scheme, host, target);
+    let authority = scheme.len() + 3..scheme.len() + 3 + host.len();
+    let path = authority.end..authority.end + target.find('?').unwrap_or(target.len());
     let headers = outpost_js::HeaderList::from_wire(req.headers.iter().map(|h| (h.name.as_bytes(), h.value)), bytes);
     Parsed::Request(Head {
         wire: WireRequest {
@@ -503,7 +502,7 @@ fn encode_head(out: &mut Vec<u8>, parts: &http::response::Parts, framing: Framin
     match framing {
         Framing::None | Framing::Declared(_) => {}
         Framing::Length(n) => {
-            push_header(out, b"content-length", Digits::new(n).as_bytes());
+            push_header(out, b"content-length", itoa::Buffer::new().format(n).as_bytes());
         }
         Framing::Chunked => push_header(out, b"transfer-encoding", b"chunked"),
     }
@@ -522,33 +521,6 @@ fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-}
-
-/// A number in decimal, on the stack.
-struct Digits {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl Digits {
-    fn new(mut n: u64) -> Self {
-        let mut d = Digits {
-            buf: [0; 20],
-            start: 20,
-        };
-        loop {
-            d.start -= 1;
-            d.buf[d.start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                return d;
-            }
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
 }
 
 /// Calls `f` with the current time as an HTTP date. Each thread formats it
@@ -862,8 +834,10 @@ mod tests {
             h.starts_with("HTTP/1.1 204 No Content\r\ndate: ") && !h.contains("length"),
             "{h}"
         );
-        assert_eq!(Digits::new(0).as_bytes(), b"0");
-        assert_eq!(Digits::new(u64::MAX).as_bytes(), u64::MAX.to_string().as_bytes());
+        for n in [0, u64::MAX] {
+            let h = head_of(200, &[], Framing::Length(n), false);
+            assert!(h.contains(&format!("\r\ncontent-length: {n}\r\n")), "{h}");
+        }
         assert_eq!(decimal(b"0042"), Some(42));
         assert_eq!(decimal(b""), None);
         assert_eq!(decimal(b"4 2"), None);

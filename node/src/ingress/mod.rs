@@ -298,7 +298,7 @@ pub(crate) enum WireRouted {
 }
 
 /// `scheme://host` followed by a request's path and query.
-fn absolute_url(scheme: &str, host: &str, path_and_query: &str) -> String {
+pub(crate) fn absolute_url(scheme: &str, host: &str, path_and_query: &str) -> String {
     let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
     for part in [scheme, "://", host, path_and_query] {
         url.push_str(part);
