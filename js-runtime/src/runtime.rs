@@ -1075,6 +1075,47 @@ mod tests {
         assert_eq!(answer(&mut e), "e");
     }
 
+    fn bytecode_size(rt: &mut Runtime) -> usize {
+        let _entered = super::Entered::new(&rt.isolate);
+        rt.isolate
+            .get_heap_code_and_metadata_statistics()
+            .expect("code statistics")
+            .bytecode_and_metadata_size()
+    }
+
+    /// The request path's glue comes compiled in the snapshot
+    /// (`snapshot::EAGER`): a new isolate's first request compiles its
+    /// handler's own functions and no glue.
+    #[test]
+    fn a_first_request_compiles_only_the_handler() {
+        let code = "export default { async fetch(request) {
+            const url = new URL(request.url);
+            const body = await request.json();
+            return Response.json({ path: url.pathname, type: request.headers.get('content-type'), body },
+                { headers: new Headers({ 'x-seen': '1' }) });
+        } };";
+        let mut rt = Runtime::new(
+            &Bundle::single("main.js", code),
+            Rc::new(StdHost),
+            RuntimeOptions::default(),
+        )
+        .expect("the module loads");
+        let before = bytecode_size(&mut rt);
+        let request = HttpRequest {
+            method: "POST".into(),
+            url: "http://eager.test/a/b?q=1".into(),
+            headers: [("content-type", "application/json")].into(),
+            body: Body::Full(bytes::Bytes::from_static(b"[1,2]")),
+        };
+        let response = rt.call(request).expect("answered");
+        assert_eq!(
+            response.text(),
+            r#"{"path":"/a/b","type":"application/json","body":[1,2]}"#
+        );
+        let grown = bytecode_size(&mut rt) - before;
+        assert!(grown < 1_000, "the first request compiled {grown} bytes of bytecode");
+    }
+
     fn old_space_used(rt: &mut Runtime) -> usize {
         let _entered = super::Entered::new(&rt.isolate);
         (0..rt.isolate.number_of_heap_spaces())
