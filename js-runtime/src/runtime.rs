@@ -348,6 +348,7 @@ impl Runtime {
         };
         let params = v8::CreateParams::default()
             .snapshot_blob(v8::StartupData::from(snapshot::blob()))
+            .external_references(snapshot::external_references())
             .heap_limits(0, max_heap);
         let mut isolate = v8::Isolate::new(params);
         // SAFETY: `Isolate::new` entered the isolate on this thread; it is
@@ -398,17 +399,9 @@ impl Runtime {
             // As on Workers: `eval` and `new Function` throw an EvalError.
             context.set_allow_generation_from_strings(false);
             let scope = &mut v8::ContextScope::new(scope, context);
-            let ops = scope
-                .get_context_data_from_snapshot_once::<v8::Object>(snapshot::OPS_INDEX)
-                .expect("snapshot lacks ops");
             let internals = scope
                 .get_context_data_from_snapshot_once::<v8::Object>(snapshot::INTERNALS_INDEX)
                 .expect("snapshot lacks internals");
-            for (name, callback) in ext::ops() {
-                let f = v8::Function::new_raw(scope, callback).unwrap();
-                let key = v8::String::new(scope, name).unwrap();
-                ops.set(scope, key.into(), f.into());
-            }
             state.borrow_mut().known_headers = ext::base::KnownHeaders::new(scope);
             let loaded = bootstrap(scope, internals, bundle).and_then(|hooks| {
                 let namespace = module_loader::load(scope, bundle)?;

@@ -2,16 +2,38 @@
 //! evaluated, so that a new isolate deserializes it instead of running
 //! ~the whole `ext/` JS again. Built once per process on first use.
 
-use std::sync::OnceLock;
+use std::borrow::Cow;
+use std::sync::{LazyLock, OnceLock};
 
 use crate::ext;
 
-/// Index of the `ops` object among the snapshot's context data.
-pub(crate) const OPS_INDEX: usize = 0;
 /// Index of the `internals` object among the snapshot's context data.
-pub(crate) const INTERNALS_INDEX: usize = 1;
+pub(crate) const INTERNALS_INDEX: usize = 0;
 
 static SNAPSHOT: OnceLock<&'static [u8]> = OnceLock::new();
+
+/// The ops' callbacks, for V8 to name in the snapshot and find again when
+/// an isolate is made from it: the `ops` object and its functions come
+/// from the snapshot, not made anew for every isolate.
+pub(crate) fn external_references() -> Cow<'static, [v8::ExternalReference]> {
+    static REFS: LazyLock<References> = LazyLock::new(|| {
+        References(
+            ext::ops()
+                .into_iter()
+                .map(|(_, callback)| v8::ExternalReference { function: callback })
+                .collect(),
+        )
+    });
+    Cow::Borrowed(REFS.0.as_slice())
+}
+
+/// Addresses of functions, never written after they are collected.
+struct References(Vec<v8::ExternalReference>);
+// SAFETY: every entry is a function pointer (the union's `function` arm),
+// which is immutable and valid from any thread.
+unsafe impl Send for References {}
+// SAFETY: as for `Send`; the vector is not mutated once built.
+unsafe impl Sync for References {}
 
 /// The snapshot blob, built on first call.
 pub(crate) fn blob() -> &'static [u8] {
@@ -34,18 +56,22 @@ pub fn snapshot_size() -> usize {
 }
 
 fn build() -> Vec<u8> {
-    let mut creator = v8::Isolate::snapshot_creator(None, None);
+    let mut creator = v8::Isolate::snapshot_creator(Some(external_references()), None);
     {
         v8::scope!(let scope, &mut creator);
         let context = v8::Context::new(scope, Default::default());
         let scope = &mut v8::ContextScope::new(scope, context);
         let ops = v8::Object::new(scope);
+        for (name, callback) in ext::ops() {
+            let f = v8::Function::new_raw(scope, callback).unwrap();
+            let key = v8::String::new(scope, name).unwrap();
+            ops.set(scope, key.into(), f.into());
+        }
         let internals = v8::Object::new(scope);
         let global = context.global(scope);
         for (name, source) in ext::js_sources() {
             run_glue(scope, name, source, global, ops, internals);
         }
-        scope.add_context_data(context, ops);
         scope.add_context_data(context, internals);
         scope.set_default_context(context);
     }
