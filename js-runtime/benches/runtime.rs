@@ -60,6 +60,30 @@ fn hono_bundle() -> Option<Bundle> {
     Some(b)
 }
 
+/// One table row in milliseconds: p50, p90, p99 of `samples`.
+fn ms_row(metric: &str, samples: &mut [Duration], goal: &str) {
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+    let (p50, p90, p99) = (
+        percentile(samples, 0.5),
+        percentile(samples, 0.9),
+        percentile(samples, 0.99),
+    );
+    println!("| {metric} | {} | {} | {} | {goal} |", ms(p50), ms(p90), ms(p99));
+}
+
+/// How long each of `n` new isolates with `bundle` took to be ready.
+fn isolate_starts(bundle: &Bundle, host: &Rc<StdHost>, n: usize) -> Vec<Duration> {
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let rt = Runtime::new(bundle, host.clone(), RuntimeOptions::default()).unwrap();
+            let elapsed = t.elapsed();
+            drop(rt);
+            elapsed
+        })
+        .collect()
+}
+
 fn call(rt: &mut Runtime) -> Duration {
     let (tx, mut rx) = oneshot::channel();
     let t = Instant::now();
@@ -99,14 +123,7 @@ fn main() {
     // first request. `resident` stays alive meanwhile, as a serving node's
     // isolates do: V8 shares its read-only heap among live isolates, and
     // rebuilds it for an isolate that starts alone.
-    let fmt = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
-    let mut ready = Vec::new();
-    for _ in 0..200 {
-        let t = Instant::now();
-        let rt = Runtime::new(&hello, host.clone(), RuntimeOptions::default()).unwrap();
-        ready.push(t.elapsed());
-        drop(rt);
-    }
+    let mut ready = isolate_starts(&hello, &host, 200);
     let mut first_call = Vec::new();
     for _ in 0..200 {
         let mut rt = Runtime::new(&hello, host.clone(), RuntimeOptions::default()).unwrap();
@@ -116,31 +133,17 @@ fn main() {
         assert_eq!(resp.body, b"Hello World!".as_slice());
         drop(rt);
     }
-    println!(
-        "| isolate + context + hello module ready | {} | {} | {} | ≤ 2 ms p50 |",
-        fmt(percentile(&mut ready, 0.5)),
-        fmt(percentile(&mut ready, 0.9)),
-        fmt(percentile(&mut ready, 0.99))
-    );
-    println!(
-        "| new isolate's first hello request: Request in → Response out | {} | {} | {} | |",
-        fmt(percentile(&mut first_call, 0.5)),
-        fmt(percentile(&mut first_call, 0.9)),
-        fmt(percentile(&mut first_call, 0.99))
+    ms_row("isolate + context + hello module ready", &mut ready, "≤ 2 ms p50");
+    ms_row(
+        "new isolate's first hello request: Request in → Response out",
+        &mut first_call,
+        "",
     );
     drop(resident);
-    let mut samples = Vec::new();
-    for _ in 0..200 {
-        let t = Instant::now();
-        let rt = Runtime::new(&hello, host.clone(), RuntimeOptions::default()).unwrap();
-        samples.push(t.elapsed());
-        drop(rt);
-    }
-    println!(
-        "| isolate + context + hello module ready, with no other isolate alive (V8 rebuilds its read-only heap) | {} | {} | {} | |",
-        fmt(percentile(&mut samples, 0.5)),
-        fmt(percentile(&mut samples, 0.9)),
-        fmt(percentile(&mut samples, 0.99))
+    ms_row(
+        "isolate + context + hello module ready, with no other isolate alive (V8 rebuilds its read-only heap)",
+        &mut isolate_starts(&hello, &host, 200),
+        "",
     );
     let resident = Runtime::new(&hello, host.clone(), RuntimeOptions::default()).unwrap();
 
@@ -155,11 +158,10 @@ fn main() {
         assert_eq!(resp.body, format!("cold {n}").as_bytes());
         drop(rt);
     }
-    println!(
-        "| cold start: 100 KB bundle, new isolate → first response | {} | {} | {} | ≤ 5 ms p50, ≤ 15 ms p99 |",
-        fmt(percentile(&mut samples, 0.5)),
-        fmt(percentile(&mut samples, 0.9)),
-        fmt(percentile(&mut samples, 0.99))
+    ms_row(
+        "cold start: 100 KB bundle, new isolate → first response",
+        &mut samples,
+        "≤ 5 ms p50, ≤ 15 ms p99",
     );
     if let Some(hono) = hono_bundle() {
         let size = hono.size() / 1024;
@@ -171,11 +173,10 @@ fn main() {
             samples.push(t.elapsed());
             assert_eq!(resp.body, b"Hello Hono!");
         }
-        println!(
-            "| cold start: Hono app bundled by esbuild ({size} KB), new isolate → first response | {} | {} | {} | |",
-            fmt(percentile(&mut samples, 0.5)),
-            fmt(percentile(&mut samples, 0.9)),
-            fmt(percentile(&mut samples, 0.99))
+        ms_row(
+            &format!("cold start: Hono app bundled by esbuild ({size} KB), new isolate → first response"),
+            &mut samples,
+            "",
         );
     }
 
