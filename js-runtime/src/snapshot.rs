@@ -86,11 +86,10 @@ fn build() -> Vec<u8> {
 /// their bodies and headers, WebIDL conversions, URL parsing and the
 /// dispatcher. They are compiled whole while the snapshot is built, so the
 /// snapshot carries their bytecode and a new isolate and its first request
-/// compile none of them. Compiling them later, on that request, took
-/// about 0.9 ms of a hello's first response; the snapshot is 77 KB larger
-/// for it (runtime bench: "new isolate's first hello request"). The other
-/// files stay lazily compiled: compiling all of them grows the snapshot by
-/// 30%, and every isolate's start with it.
+/// compile none of them (the runtime bench's "new isolate's first hello
+/// request" row; compiled on that request instead, they took most of it).
+/// The other files stay lazily compiled: compiling all of them grows the
+/// snapshot by 30%, and every isolate's start with it.
 pub(crate) const EAGER: &[&str] = &[
     "ext:base/00_internals.js",
     "ext:base/02_timers.js",
