@@ -1077,7 +1077,7 @@ mod tests {
     }
 
     /// The request path's glue comes compiled in the snapshot
-    /// (`snapshot::EAGER`): a new isolate's first request compiles its
+    /// (`Glue::eager`): a new isolate's first request compiles its
     /// handler's own functions and no glue.
     #[test]
     fn a_first_request_compiles_only_the_handler() {

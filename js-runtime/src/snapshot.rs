@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::sync::{LazyLock, OnceLock};
 
-use crate::ext;
+use crate::ext::{self, Glue};
 
 /// Index of the `internals` object among the snapshot's context data.
 pub(crate) const INTERNALS_INDEX: usize = 0;
@@ -16,21 +16,27 @@ static SNAPSHOT: OnceLock<&'static [u8]> = OnceLock::new();
 /// an isolate is made from it: the `ops` object and its functions come
 /// from the snapshot, not made anew for every isolate.
 pub(crate) fn external_references() -> Cow<'static, [v8::ExternalReference]> {
+    // Ends with the null entry V8 looks for: given a list without it, the
+    // crate copies the list to add one, for every isolate.
     static REFS: LazyLock<References> = LazyLock::new(|| {
         References(
             ext::ops()
                 .into_iter()
                 .map(|(_, callback)| v8::ExternalReference { function: callback })
+                .chain([v8::ExternalReference {
+                    pointer: std::ptr::null_mut(),
+                }])
                 .collect(),
         )
     });
     Cow::Borrowed(REFS.0.as_slice())
 }
 
-/// Addresses of functions, never written after they are collected.
+/// Addresses of functions and the closing null, never written after they
+/// are collected.
 struct References(Vec<v8::ExternalReference>);
-// SAFETY: every entry is a function pointer (the union's `function` arm),
-// which is immutable and valid from any thread.
+// SAFETY: every entry is a function pointer (the union's `function` arm)
+// or null, immutable and valid from any thread.
 unsafe impl Send for References {}
 // SAFETY: as for `Send`; the vector is not mutated once built.
 unsafe impl Sync for References {}
@@ -69,8 +75,8 @@ fn build() -> Vec<u8> {
         }
         let internals = v8::Object::new(scope);
         let global = context.global(scope);
-        for (name, source) in ext::js_sources() {
-            run_glue(scope, name, source, global, ops, internals);
+        for glue in ext::js_sources() {
+            run_glue(scope, glue, global, ops, internals);
         }
         scope.add_context_data(context, internals);
         scope.set_default_context(context);
@@ -81,45 +87,26 @@ fn build() -> Vec<u8> {
     blob.to_vec()
 }
 
-/// Glue files whose functions every isolate runs as it starts (the start
-/// hooks, timers) or every request runs: request and response objects,
-/// their bodies and headers, WebIDL conversions, URL parsing and the
-/// dispatcher. They are compiled whole while the snapshot is built, so the
-/// snapshot carries their bytecode and a new isolate and its first request
-/// compile none of them (the runtime bench's "new isolate's first hello
-/// request" row; compiled on that request instead, they took most of it).
-/// The other files stay lazily compiled: compiling all of them grows the
-/// snapshot by 30%, and every isolate's start with it.
-pub(crate) const EAGER: &[&str] = &[
-    "ext:base/00_internals.js",
-    "ext:base/02_timers.js",
-    "ext:fetch/01_webidl.js",
-    "ext:fetch/10_headers.js",
-    "ext:fetch/20_body.js",
-    "ext:fetch/21_request.js",
-    "ext:fetch/22_response.js",
-    "ext:url/01_url.js",
-    "ext:base/99_handler.js",
-];
-
 /// Evaluates one glue file as `function (globalThis, ops, internals) {…}`,
-/// compiled whole if it is one of [`EAGER`]. A broken glue file is a bug
+/// compiled whole if it is [`Glue::eager`]. A broken glue file is a bug
 /// in this crate: it panics with the location.
 fn run_glue(
     scope: &mut v8::PinScope,
-    name: &str,
-    source: &str,
+    glue: &Glue,
     global: v8::Local<v8::Object>,
     ops: v8::Local<v8::Object>,
     internals: v8::Local<v8::Object>,
 ) {
-    let wrapped = format!("(function (globalThis, ops, internals) {{ \"use strict\";\n{source}\n}})");
+    let wrapped = format!(
+        "(function (globalThis, ops, internals) {{ \"use strict\";\n{}\n}})",
+        glue.source
+    );
     let code = v8::String::new(scope, &wrapped).unwrap();
-    let resource = v8::String::new(scope, name).unwrap();
+    let resource = v8::String::new(scope, glue.name).unwrap();
     // Line offset -1: the wrapper's first line does not count.
     let origin = v8::ScriptOrigin::new(scope, resource.into(), -1, 0, false, 0, None, false, false, false, None);
     let mut code = v8::script_compiler::Source::new(code, Some(&origin));
-    let options = match EAGER.contains(&name) {
+    let options = match glue.eager {
         true => v8::script_compiler::CompileOptions::EagerCompile,
         false => v8::script_compiler::CompileOptions::NoCompileOptions,
     };
@@ -137,18 +124,5 @@ fn run_glue(
             "runtime glue failed to evaluate: {err}\n{}",
             err.stack.clone().unwrap_or_default()
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_eager_file_is_a_glue_file() {
-        let names: Vec<&str> = ext::js_sources().map(|(name, _)| *name).collect();
-        for eager in EAGER {
-            assert!(names.contains(eager), "{eager} is not among the glue files: {names:?}");
-        }
     }
 }

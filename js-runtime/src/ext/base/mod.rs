@@ -6,6 +6,7 @@ mod ops;
 
 pub(crate) use ops::{FINAL_URL_PAIR, KnownHeaders};
 
+use crate::ext::Glue;
 use crate::ops::{OpDecl, op};
 use ops::{
     op_body_cancel, op_body_read, op_fetch, op_fetch_abort, op_fetch_body_chunk, op_fetch_body_end, op_log, op_now,
@@ -14,14 +15,14 @@ use ops::{
 };
 
 /// Glue evaluated before every other family.
-pub(crate) const JS: &[(&str, &str)] = &[
-    ("ext:base/00_internals.js", include_str!("00_internals.js")),
-    ("ext:base/01_console.js", include_str!("01_console.js")),
-    ("ext:base/02_timers.js", include_str!("02_timers.js")),
+pub(crate) const JS: &[Glue] = &[
+    Glue::eager("ext:base/00_internals.js", include_str!("00_internals.js")),
+    Glue::lazy("ext:base/01_console.js", include_str!("01_console.js")),
+    Glue::eager("ext:base/02_timers.js", include_str!("02_timers.js")),
 ];
 
 /// Glue evaluated after every other family: the handler dispatch.
-pub(crate) const JS_LATE: &[(&str, &str)] = &[("ext:base/99_handler.js", include_str!("99_handler.js"))];
+pub(crate) const JS_LATE: &[Glue] = &[Glue::eager("ext:base/99_handler.js", include_str!("99_handler.js"))];
 
 /// Native ops of the runtime core.
 pub(crate) fn ops() -> Vec<OpDecl> {

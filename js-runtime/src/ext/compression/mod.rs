@@ -9,12 +9,16 @@
 
 use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompress, Status};
 
+use crate::ext::Glue;
 use crate::ops::{
     OpDecl, op, resource_add, resource_take, resource_with, throw_type_error, to_string, uint8_array, with_bytes,
 };
 
 /// Glue files, in load order.
-pub(crate) const JS: &[(&str, &str)] = &[("ext:compression/01_compression.js", include_str!("01_compression.js"))];
+pub(crate) const JS: &[Glue] = &[Glue::lazy(
+    "ext:compression/01_compression.js",
+    include_str!("01_compression.js"),
+)];
 
 /// Native ops of this family.
 pub(crate) fn ops() -> Vec<OpDecl> {

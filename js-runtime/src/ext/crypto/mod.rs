@@ -11,13 +11,14 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
+use crate::ext::Glue;
 use crate::ops::{OpDecl, js_string, op, throw_dom_exception, throw_type_error, to_string, uint8_array, with_bytes};
 
 /// Glue files, in load order.
-pub(crate) const JS: &[(&str, &str)] = &[
-    ("ext:crypto/00_crypto_key.js", include_str!("00_crypto_key.js")),
-    ("ext:crypto/01_subtle.js", include_str!("01_subtle.js")),
-    ("ext:crypto/02_crypto.js", include_str!("02_crypto.js")),
+pub(crate) const JS: &[Glue] = &[
+    Glue::lazy("ext:crypto/00_crypto_key.js", include_str!("00_crypto_key.js")),
+    Glue::lazy("ext:crypto/01_subtle.js", include_str!("01_subtle.js")),
+    Glue::lazy("ext:crypto/02_crypto.js", include_str!("02_crypto.js")),
 ];
 
 /// Native ops of this family.

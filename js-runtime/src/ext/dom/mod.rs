@@ -6,14 +6,15 @@
 //! of object V8 sees, which JS cannot find out reliably (a Proxy, a Promise,
 //! a boxed primitive whose methods were replaced, …).
 
+use crate::ext::Glue;
 use crate::ops::{OpDecl, op};
 
 /// Glue files, in load order.
-pub(crate) const JS: &[(&str, &str)] = &[
-    ("ext:dom/00_dom_exception.js", include_str!("00_dom_exception.js")),
-    ("ext:dom/10_event.js", include_str!("10_event.js")),
-    ("ext:dom/20_abort.js", include_str!("20_abort.js")),
-    ("ext:dom/40_structured_clone.js", include_str!("40_structured_clone.js")),
+pub(crate) const JS: &[Glue] = &[
+    Glue::lazy("ext:dom/00_dom_exception.js", include_str!("00_dom_exception.js")),
+    Glue::lazy("ext:dom/10_event.js", include_str!("10_event.js")),
+    Glue::lazy("ext:dom/20_abort.js", include_str!("20_abort.js")),
+    Glue::lazy("ext:dom/40_structured_clone.js", include_str!("40_structured_clone.js")),
 ];
 
 /// Native ops of this family.

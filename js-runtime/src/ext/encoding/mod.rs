@@ -5,15 +5,16 @@
 
 use encoding_rs::{DecoderResult, Encoding, UTF_8};
 
+use crate::ext::Glue;
 use crate::ops::{
     OpDecl, op, resource_add, resource_take, resource_with, throw_range_error, throw_type_error, to_string,
     uint8_array, with_bytes,
 };
 
 /// Glue files, in load order.
-pub(crate) const JS: &[(&str, &str)] = &[
-    ("ext:encoding/01_encoding.js", include_str!("01_encoding.js")),
-    ("ext:encoding/02_base64.js", include_str!("02_base64.js")),
+pub(crate) const JS: &[Glue] = &[
+    Glue::lazy("ext:encoding/01_encoding.js", include_str!("01_encoding.js")),
+    Glue::lazy("ext:encoding/02_base64.js", include_str!("02_base64.js")),
 ];
 
 /// Native ops of this family.

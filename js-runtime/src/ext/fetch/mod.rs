@@ -4,18 +4,19 @@
 //! Specs: <https://fetch.spec.whatwg.org/>, <https://w3c.github.io/FileAPI/>,
 //! <https://xhr.spec.whatwg.org/#interface-formdata>. See README.md.
 
+use crate::ext::Glue;
 use crate::ops::OpDecl;
 
 /// Glue files, in load order.
-pub(crate) const JS: &[(&str, &str)] = &[
-    ("ext:fetch/01_webidl.js", include_str!("01_webidl.js")),
-    ("ext:fetch/10_headers.js", include_str!("10_headers.js")),
-    ("ext:fetch/11_blob.js", include_str!("11_blob.js")),
-    ("ext:fetch/12_form_data.js", include_str!("12_form_data.js")),
-    ("ext:fetch/20_body.js", include_str!("20_body.js")),
-    ("ext:fetch/21_request.js", include_str!("21_request.js")),
-    ("ext:fetch/22_response.js", include_str!("22_response.js")),
-    ("ext:fetch/30_fetch.js", include_str!("30_fetch.js")),
+pub(crate) const JS: &[Glue] = &[
+    Glue::eager("ext:fetch/01_webidl.js", include_str!("01_webidl.js")),
+    Glue::eager("ext:fetch/10_headers.js", include_str!("10_headers.js")),
+    Glue::lazy("ext:fetch/11_blob.js", include_str!("11_blob.js")),
+    Glue::lazy("ext:fetch/12_form_data.js", include_str!("12_form_data.js")),
+    Glue::eager("ext:fetch/20_body.js", include_str!("20_body.js")),
+    Glue::eager("ext:fetch/21_request.js", include_str!("21_request.js")),
+    Glue::eager("ext:fetch/22_response.js", include_str!("22_response.js")),
+    Glue::lazy("ext:fetch/30_fetch.js", include_str!("30_fetch.js")),
 ];
 
 /// Native ops of this family: none of its own. The request/response

@@ -9,15 +9,16 @@ mod record;
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
+use crate::ext::Glue;
 use crate::ops::{OpDecl, js_string, op, throw_type_error, to_string};
 use record::{Offsets, Setter, UrlRecord};
 
 /// Glue files, in load order.
-pub(crate) const JS: &[(&str, &str)] = &[
-    ("ext:url/01_url.js", include_str!("01_url.js")),
-    ("ext:url/02_urlpattern.js", include_str!("02_urlpattern.js")),
-    ("ext:url/03_mime.js", include_str!("03_mime.js")),
-    ("ext:url/04_data_url.js", include_str!("04_data_url.js")),
+pub(crate) const JS: &[Glue] = &[
+    Glue::eager("ext:url/01_url.js", include_str!("01_url.js")),
+    Glue::lazy("ext:url/02_urlpattern.js", include_str!("02_urlpattern.js")),
+    Glue::lazy("ext:url/03_mime.js", include_str!("03_mime.js")),
+    Glue::lazy("ext:url/04_data_url.js", include_str!("04_data_url.js")),
 ];
 
 /// Native ops of this family.
