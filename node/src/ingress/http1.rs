@@ -249,7 +249,7 @@ where
                     self.write.extend_from_slice(&data);
                     self.io.write_all(&self.write).await?;
                 } else {
-                    write_all_vectored(&mut self.io, &[&self.write, &data]).await?;
+                    write_all_vectored(&mut self.io, &[&self.write[..], &data[..]]).await?;
                 }
             }
             ResponseBody::Stream(mut stream) => {
@@ -338,8 +338,7 @@ where
 
     /// Writes and empties `batch`, then flushes.
     async fn write_batch(&mut self, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
-        let slices: Vec<&[u8]> = batch.iter().map(|b| &b[..]).collect();
-        write_all_vectored(&mut self.io, &slices).await?;
+        write_all_vectored(&mut self.io, batch).await?;
         batch.clear();
         self.io.flush().await
     }
@@ -596,29 +595,33 @@ const PLAIN_TARGET: [bool; 256] = {
 };
 
 /// Writes every byte of `bufs`, in order, in as few writes as the stream
-/// allows (up to 64 buffers a write).
-async fn write_all_vectored<W: AsyncWrite + Unpin>(io: &mut W, bufs: &[&[u8]]) -> std::io::Result<()> {
+/// allows (up to `MAX_SLICES` buffers a write).
+async fn write_all_vectored<W: AsyncWrite + Unpin, B: AsRef<[u8]>>(io: &mut W, bufs: &[B]) -> std::io::Result<()> {
+    const MAX_SLICES: usize = 64;
+    let buf = |i: usize| bufs[i].as_ref();
     // The next byte to write: buffer `i`, offset `at`.
     let (mut i, mut at) = (0, 0);
     loop {
-        while i < bufs.len() && at == bufs[i].len() {
+        while i < bufs.len() && at == buf(i).len() {
             i += 1;
             at = 0;
         }
         if i == bufs.len() {
             return Ok(());
         }
-        let slices: Vec<IoSlice<'_>> = std::iter::once(&bufs[i][at..])
-            .chain(bufs[i + 1..].iter().copied())
-            .take(64)
-            .map(IoSlice::new)
-            .collect();
-        let mut n = io.write_vectored(&slices).await?;
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let parts = std::iter::once(&buf(i)[at..]).chain(bufs[i + 1..].iter().map(AsRef::as_ref));
+        let mut count = 0;
+        for (slice, part) in slices.iter_mut().zip(parts) {
+            *slice = IoSlice::new(part);
+            count += 1;
+        }
+        let mut n = io.write_vectored(&slices[..count]).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
         while n > 0 {
-            let left = bufs[i].len() - at;
+            let left = buf(i).len() - at;
             if n < left {
                 at += n;
                 break;
@@ -761,12 +764,12 @@ mod tests {
 
     #[tokio::test]
     async fn vectored_writes_resume_where_a_short_write_stopped() {
+        // More buffers than one write takes (`MAX_SLICES`), some empty.
         let bufs: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; usize::from(i % 7)]).collect();
-        let slices: Vec<&[u8]> = bufs.iter().map(Vec::as_slice).collect();
         let mut out = Trickle(Vec::new());
-        write_all_vectored(&mut out, &slices).await.unwrap();
+        write_all_vectored(&mut out, &bufs).await.unwrap();
         assert_eq!(out.0, bufs.concat());
-        write_all_vectored(&mut out, &[]).await.unwrap();
+        write_all_vectored(&mut out, &[] as &[Bytes]).await.unwrap();
         assert_eq!(out.0, bufs.concat());
     }
 
