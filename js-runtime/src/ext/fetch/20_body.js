@@ -195,9 +195,8 @@ function consume(state, wantString) {
   if (state.stream === null) {
     // Fast paths: no stream is made.
     if (typeof src === "string") {
+      if (wantString) return Promise.resolve(takeText(state));
       state.used = true;
-      // Encoding then decoding would drop a leading BOM.
-      if (wantString) return Promise.resolve(src.charCodeAt(0) === 0xfeff ? src.slice(1) : src);
       return Promise.resolve(fetchInternals.utf8Encode(src));
     }
     if (src instanceof Uint8Array) {
@@ -223,6 +222,19 @@ function consume(state, wantString) {
   if (wantString) return all.then(fetchInternals.utf8Decode);
   // A single chunk comes back as is: copy it if user code may still hold it.
   return state.userChunks ? all.then((b) => Reflect.apply(TypedArrayPrototypeSlice, b, [])) : all;
+}
+
+/**
+ * The whole body as text, taken at once, when it is a string that no
+ * stream has been made for; else undefined (and the body is left alone).
+ * The caller has checked that the body is usable.
+ */
+function takeText(state) {
+  const src = state.source;
+  if (typeof src !== "string" || state.stream !== null || state.abortReason !== undefined) return undefined;
+  state.used = true;
+  // Encoding then decoding would drop a leading BOM.
+  return src.charCodeAt(0) === 0xfeff ? src.slice(1) : src;
 }
 
 fetchInternals.consumeBytes = (state) => consume(state, false);
@@ -412,6 +424,16 @@ fetchInternals.mixinBody = function mixinBody(proto, getState, getHeaders, iface
         state = check(this, "json");
       } catch (e) {
         return Promise.reject(e);
+      }
+      // Text that is already whole is parsed at once: the result is
+      // settled when returned, one promise fewer than reading then parsing.
+      const text = fetchInternals.bodyUnusable(state) ? undefined : takeText(state);
+      if (text !== undefined) {
+        try {
+          return Promise.resolve(JSONParse(text));
+        } catch (e) {
+          return Promise.reject(e);
+        }
       }
       return fetchInternals.consumeText(state).then((text) => JSONParse(text));
     },

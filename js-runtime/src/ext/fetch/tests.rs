@@ -134,6 +134,37 @@ fn whole_request_bodies_read_back_byte_for_byte() {
     assert_eq!((status, text.as_str()), (200, "5 \u{e9}t\u{e9} \u{2600} 42"));
 }
 
+/// `json()` of a whole text body parses it at once: its promise is
+/// settled when returned (its reaction runs before one queued after it),
+/// the body is used, bad JSON rejects with SyntaxError, a second read with
+/// TypeError, and a leading BOM is dropped.
+#[test]
+fn json_of_a_whole_text_body_is_settled_at_once() {
+    let code = r#"export default { async fetch(req) {
+        const order = [];
+        const p = req.json();
+        p.then(() => order.push("json"), () => order.push("json"));
+        Promise.resolve().then(() => order.push("tick"));
+        const used = req.bodyUsed;
+        const value = await p.then((v) => JSON.stringify(v), (e) => e.name);
+        const again = await req.json().then(() => "read twice", (e) => e.name);
+        return new Response([order.join(","), used, value, again].join(" "));
+    } };"#;
+    for (body, expected) in [
+        (
+            "\u{feff}{\"a\":[1,\"\u{e9}\"]}",
+            "json,tick true {\"a\":[1,\"\u{e9}\"]} TypeError",
+        ),
+        ("{\"a\":", "json,tick true SyntaxError TypeError"),
+    ] {
+        let (status, text) = run(
+            code,
+            post(Body::Full(Bytes::copy_from_slice(body.as_bytes())), "application/json"),
+        );
+        assert_eq!((status, text.as_str()), (200, expected), "{body:?}");
+    }
+}
+
 #[test]
 fn streamed_request_body_arrives_in_chunks() {
     let code = r#"export default { async fetch(req) {
