@@ -1109,6 +1109,47 @@ mod tests {
         assert!(grown < 1_000, "the first request compiled {grown} bytes of bytecode");
     }
 
+    /// Bytes V8 allocates per request, over `n` requests after a warm-up.
+    fn allocated_per_request(code: &str, n: u64) -> u64 {
+        let mut rt = Runtime::new(
+            &Bundle::single("main.js", code),
+            Rc::new(StdHost),
+            RuntimeOptions::default(),
+        )
+        .expect("the module loads");
+        let allocated = |rt: &mut Runtime| {
+            let _entered = super::Entered::new(&rt.isolate);
+            rt.isolate.get_heap_statistics().total_allocated_bytes()
+        };
+        for _ in 0..n {
+            assert_eq!(answer(&mut rt), "ok");
+        }
+        let before = allocated(&mut rt);
+        for _ in 0..n {
+            assert_eq!(answer(&mut rt), "ok");
+        }
+        (allocated(&mut rt) - before) / n
+    }
+
+    /// A handler that returns a promise costs the runtime little V8 heap
+    /// beyond one that answers at once: the promise's reactions and the
+    /// entry in the in-flight map, whose table is not reallocated per
+    /// request (about 330 bytes here; 490 when V8 shrank the emptied map
+    /// after every request).
+    #[test]
+    fn answering_a_promise_allocates_little_more_than_answering_at_once() {
+        let at_once = allocated_per_request("export default { fetch() { return new Response('ok'); } };", 1_000);
+        let promised = allocated_per_request(
+            "export default { async fetch() { return new Response('ok'); } };",
+            1_000,
+        );
+        let extra = promised.saturating_sub(at_once);
+        assert!(
+            extra < 400,
+            "a promised answer allocated {extra} bytes more per request ({promised} against {at_once})"
+        );
+    }
+
     fn old_space_used(rt: &mut Runtime) -> usize {
         let _entered = super::Entered::new(&rt.isolate);
         (0..rt.isolate.number_of_heap_spaces())

@@ -128,10 +128,13 @@ internals.setHandler = function setHandler(namespace) {
 };
 
 // Requests whose handler has not finished answering, by id: the client
-// may leave, and then their signal aborts.
+// may leave, and then their signal aborts. Ids start at 1; the entry for 0
+// stays, so that the map is never emptied: V8 shrinks a Map whose last
+// entry goes, allocating a new table, which would happen for every request
+// whose handler returns a promise.
 let inflight;
 internals.onStart(() => {
-  inflight = new Map();
+  inflight = new Map([[0, undefined]]);
 });
 
 function abortRequest(id) {
