@@ -1109,26 +1109,32 @@ mod tests {
         assert!(grown < 1_000, "the first request compiled {grown} bytes of bytecode");
     }
 
-    /// Bytes V8 allocates per request, over `n` requests after a warm-up.
-    fn allocated_per_request(code: &str, n: u64) -> u64 {
+    /// How much `measure` grows over `n` requests answered `ok` by `code`,
+    /// after `warm_up` requests.
+    fn growth_over_requests(code: &str, warm_up: usize, n: usize, measure: fn(&mut Runtime) -> u64) -> u64 {
         let mut rt = Runtime::new(
             &Bundle::single("main.js", code),
             Rc::new(StdHost),
             RuntimeOptions::default(),
         )
         .expect("the module loads");
+        for _ in 0..warm_up {
+            assert_eq!(answer(&mut rt), "ok");
+        }
+        let before = measure(&mut rt);
+        for _ in 0..n {
+            assert_eq!(answer(&mut rt), "ok");
+        }
+        measure(&mut rt).saturating_sub(before)
+    }
+
+    /// Bytes V8 allocates per request, over `n` requests after as many.
+    fn allocated_per_request(code: &str, n: usize) -> u64 {
         let allocated = |rt: &mut Runtime| {
             let _entered = super::Entered::new(&rt.isolate);
             rt.isolate.get_heap_statistics().total_allocated_bytes()
         };
-        for _ in 0..n {
-            assert_eq!(answer(&mut rt), "ok");
-        }
-        let before = allocated(&mut rt);
-        for _ in 0..n {
-            assert_eq!(answer(&mut rt), "ok");
-        }
-        (allocated(&mut rt) - before) / n
+        growth_over_requests(code, n, n, allocated) / n as u64
     }
 
     /// A handler that returns a promise costs the runtime little V8 heap
@@ -1150,33 +1156,20 @@ mod tests {
         );
     }
 
-    fn old_space_used(rt: &mut Runtime) -> usize {
+    fn old_space_used(rt: &mut Runtime) -> u64 {
         let _entered = super::Entered::new(&rt.isolate);
         (0..rt.isolate.number_of_heap_spaces())
             .filter_map(|i| rt.isolate.get_heap_space_statistics(i))
             .find(|s| s.space_name().to_bytes() == b"old_space")
             .expect("an old space")
-            .space_used_size()
+            .space_used_size() as u64
     }
 
     /// How many bytes the old generation grows by over `n` requests to a
     /// handler that awaits `what`, after a warm-up.
-    fn old_generation_growth(what: &str, n: usize) -> usize {
+    fn old_generation_growth(what: &str, n: usize) -> u64 {
         let code = format!("export default {{ async fetch() {{ await {what}; return new Response('ok'); }} }};");
-        let mut rt = Runtime::new(
-            &Bundle::single("main.js", &code),
-            Rc::new(StdHost),
-            RuntimeOptions::default(),
-        )
-        .expect("the module loads");
-        for _ in 0..n / 10 {
-            assert_eq!(answer(&mut rt), "ok");
-        }
-        let before = old_space_used(&mut rt);
-        for _ in 0..n {
-            assert_eq!(answer(&mut rt), "ok");
-        }
-        old_space_used(&mut rt).saturating_sub(before)
+        growth_over_requests(&code, n / 10, n, old_space_used)
     }
 
     /// What the runtime keeps per open request or timer lives in the young

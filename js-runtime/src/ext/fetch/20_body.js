@@ -225,13 +225,13 @@ function consume(state, wantString) {
 }
 
 /**
- * The whole body as text, taken at once, when it is a string that no
- * stream has been made for; else undefined (and the body is left alone).
- * The caller has checked that the body is usable.
+ * The whole body as text, taken at once, when it is a usable string that
+ * no stream has been made for; else undefined (and the body is left alone).
  */
 function takeText(state) {
   const src = state.source;
   if (typeof src !== "string" || state.stream !== null || state.abortReason !== undefined) return undefined;
+  if (fetchInternals.bodyUnusable(state)) return undefined;
   state.used = true;
   // Encoding then decoding would drop a leading BOM.
   return src.charCodeAt(0) === 0xfeff ? src.slice(1) : src;
@@ -427,7 +427,7 @@ fetchInternals.mixinBody = function mixinBody(proto, getState, getHeaders, iface
       }
       // Text that is already whole is parsed at once: the result is
       // settled when returned, one promise fewer than reading then parsing.
-      const text = fetchInternals.bodyUnusable(state) ? undefined : takeText(state);
+      const text = takeText(state);
       if (text !== undefined) {
         try {
           return Promise.resolve(JSONParse(text));
