@@ -12,9 +12,11 @@ pub(crate) const INTERNALS_INDEX: usize = 0;
 
 static SNAPSHOT: OnceLock<&'static [u8]> = OnceLock::new();
 
-/// The ops' callbacks, for V8 to name in the snapshot and find again when
-/// an isolate is made from it: the `ops` object and its functions come
-/// from the snapshot, not made anew for every isolate.
+/// What the snapshot names outside the V8 heap, for V8 to find again when
+/// an isolate is made from it: the ops' callbacks (the `ops` object and
+/// its functions come from the snapshot, not made anew for every isolate)
+/// and the glue's source resources (each isolate's source strings point
+/// at the binary's text).
 pub(crate) fn external_references() -> Cow<'static, [v8::ExternalReference]> {
     // Ends with the null entry V8 looks for: given a list without it, the
     // crate copies the list to add one, for every isolate.
@@ -23,6 +25,9 @@ pub(crate) fn external_references() -> Cow<'static, [v8::ExternalReference]> {
             ext::ops()
                 .into_iter()
                 .map(|(_, callback)| v8::ExternalReference { function: callback })
+                .chain(ext::js_sources().map(|glue| v8::ExternalReference {
+                    pointer: std::ptr::from_ref(glue.source).cast_mut().cast(),
+                }))
                 .chain([v8::ExternalReference {
                     pointer: std::ptr::null_mut(),
                 }])
@@ -32,11 +37,12 @@ pub(crate) fn external_references() -> Cow<'static, [v8::ExternalReference]> {
     Cow::Borrowed(REFS.0.as_slice())
 }
 
-/// Addresses of functions and the closing null, never written after they
-/// are collected.
+/// Addresses of functions and of static string resources, and the closing
+/// null, never written after they are collected.
 struct References(Vec<v8::ExternalReference>);
-// SAFETY: every entry is a function pointer (the union's `function` arm)
-// or null, immutable and valid from any thread.
+// SAFETY: every entry is a function pointer (the union's `function` arm),
+// the address of a `static` `OneByteConst` (which is `Sync`), or null:
+// immutable and valid from any thread.
 unsafe impl Send for References {}
 // SAFETY: as for `Send`; the vector is not mutated once built.
 unsafe impl Sync for References {}
@@ -87,9 +93,9 @@ fn build() -> Vec<u8> {
     blob.to_vec()
 }
 
-/// Evaluates one glue file as `function (globalThis, ops, internals) {…}`,
-/// compiled whole if it is [`Glue::eager`]. A broken glue file is a bug
-/// in this crate: it panics with the location.
+/// Evaluates one glue file, wrapped as `function (globalThis, ops,
+/// internals) {…}`, compiled whole if it is [`Glue::eager`]. A broken
+/// glue file is a bug in this crate: it panics with the location.
 fn run_glue(
     scope: &mut v8::PinScope,
     glue: &Glue,
@@ -97,11 +103,7 @@ fn run_glue(
     ops: v8::Local<v8::Object>,
     internals: v8::Local<v8::Object>,
 ) {
-    let wrapped = format!(
-        "(function (globalThis, ops, internals) {{ \"use strict\";\n{}\n}})",
-        glue.source
-    );
-    let code = v8::String::new(scope, &wrapped).unwrap();
+    let code = v8::String::new_from_onebyte_const(scope, glue.source).unwrap();
     let resource = v8::String::new(scope, glue.name).unwrap();
     // Line offset -1: the wrapper's first line does not count.
     let origin = v8::ScriptOrigin::new(scope, resource.into(), -1, 0, false, 0, None, false, false, false, None);
@@ -124,5 +126,32 @@ fn run_glue(
             "runtime glue failed to evaluate: {err}\n{}",
             err.stack.clone().unwrap_or_default()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use crate::{Bundle, Runtime, RuntimeOptions, StdHost};
+
+    /// The glue's source stays in the binary: an isolate's source strings
+    /// point at it, so its heap holds no copy of the ~400 KB. An idle
+    /// isolate uses about 0.9 MB of V8 heap here, and used 1.3 MB when the
+    /// snapshot held the text (the threshold depends on V8's version).
+    #[test]
+    fn an_isolate_holds_no_copy_of_the_glue_source() {
+        let glue: usize = crate::ext::js_sources().map(|g| g.source.len()).sum();
+        assert!(glue > 300_000, "the glue is {glue} bytes");
+        let code = "export default { fetch() { return new Response('ok'); } };";
+        let mut rt = Runtime::new(
+            &Bundle::single("main.js", code),
+            Rc::new(StdHost),
+            RuntimeOptions::default(),
+        )
+        .expect("the module loads");
+        rt.collect_garbage();
+        let used = rt.heap_used();
+        assert!(used < 1_100_000, "an idle isolate uses {used} bytes of V8 heap");
     }
 }

@@ -16,13 +16,19 @@ use ops::{
 
 /// Glue evaluated before every other family.
 pub(crate) const JS: &[Glue] = &[
-    Glue::eager("ext:base/00_internals.js", include_str!("00_internals.js")),
-    Glue::lazy("ext:base/01_console.js", include_str!("01_console.js")),
-    Glue::eager("ext:base/02_timers.js", include_str!("02_timers.js")),
+    Glue::eager(
+        "ext:base/00_internals.js",
+        glue_source!(include_str!("00_internals.js")),
+    ),
+    Glue::lazy("ext:base/01_console.js", glue_source!(include_str!("01_console.js"))),
+    Glue::eager("ext:base/02_timers.js", glue_source!(include_str!("02_timers.js"))),
 ];
 
 /// Glue evaluated after every other family: the handler dispatch.
-pub(crate) const JS_LATE: &[Glue] = &[Glue::eager("ext:base/99_handler.js", include_str!("99_handler.js"))];
+pub(crate) const JS_LATE: &[Glue] = &[Glue::eager(
+    "ext:base/99_handler.js",
+    glue_source!(include_str!("99_handler.js")),
+)];
 
 /// Native ops of the runtime core.
 pub(crate) fn ops() -> Vec<OpDecl> {

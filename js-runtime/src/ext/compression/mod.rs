@@ -17,7 +17,7 @@ use crate::ops::{
 /// Glue files, in load order.
 pub(crate) const JS: &[Glue] = &[Glue::lazy(
     "ext:compression/01_compression.js",
-    include_str!("01_compression.js"),
+    glue_source!(include_str!("01_compression.js")),
 )];
 
 /// Native ops of this family.

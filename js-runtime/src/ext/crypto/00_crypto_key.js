@@ -1,4 +1,4 @@
-// CryptoKey (Web Cryptography API §13, https://w3c.github.io/webcrypto/#cryptokey-interface)
+// CryptoKey (Web Cryptography API section 13, https://w3c.github.io/webcrypto/#cryptokey-interface)
 // and the WebIDL conversions the other crypto files share.
 
 internals.crypto = {};
@@ -41,7 +41,7 @@ function isArrayBuffer(value) {
 }
 
 /**
- * WebIDL `BufferSource` → a copy of its bytes ("get a copy of the bytes held
+ * WebIDL `BufferSource` -> a copy of its bytes ("get a copy of the bytes held
  * by the buffer source"); a detached buffer gives no bytes. Throws a
  * TypeError for anything else, shared memory included.
  */
@@ -199,7 +199,7 @@ function toCryptoKey(value, context, position) {
   return keyState(value, "");
 }
 
-// CryptoKey is serializable (WebCrypto §13.4): the clone has the same
+// CryptoKey is serializable (WebCrypto section 13.4): the clone has the same
 // type, extractability, algorithm, usages and key material.
 internals.dom.registerPlatformClass(CryptoKey.prototype, isCryptoKey, {
   serialize(key) {

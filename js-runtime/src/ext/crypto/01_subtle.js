@@ -1,4 +1,4 @@
-// SubtleCrypto (Web Cryptography API §14, https://w3c.github.io/webcrypto/#subtlecrypto-interface):
+// SubtleCrypto (Web Cryptography API section 14, https://w3c.github.io/webcrypto/#subtlecrypto-interface):
 // digest (SHA-1/256/384/512), HMAC (generateKey, importKey, exportKey, sign,
 // verify) and PBKDF2 (importKey, deriveBits, deriveKey). The hashing and MAC
 // work is done by Rust ops (`sha1`, `sha2`, `hmac` crates).
@@ -58,7 +58,7 @@ function toAlgorithmIdentifier(value) {
   return value !== null && (typeof value === "object" || typeof value === "function") ? value : `${value}`;
 }
 
-/** The spec's "normalize an algorithm" (§18.4). */
+/** The spec's "normalize an algorithm" (section 18.4). */
 function normalizeAlgorithm(alg, op) {
   if (typeof alg === "string") alg = { name: alg };
   const registered = SUPPORTED[op];
@@ -135,7 +135,7 @@ function toJsonWebKey(value) {
 }
 
 // ---------------------------------------------------------------------------
-// HMAC (§29)
+// HMAC (section 29)
 
 function hmacGenerateKey(alg, extractable, usages) {
   checkUsages(usages, ["sign", "verify"]);
@@ -214,7 +214,7 @@ function hmacKeyLength(alg) {
 }
 
 // ---------------------------------------------------------------------------
-// PBKDF2 (§28)
+// PBKDF2 (section 28)
 
 function pbkdf2ImportKey(format, keyData, extractable, usages) {
   if (format !== "raw") throw domException(`PBKDF2 keys cannot be imported from '${format}'.`, "NotSupportedError");

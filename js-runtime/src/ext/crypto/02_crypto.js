@@ -1,4 +1,4 @@
-// Crypto and the `crypto` global (Web Cryptography API §10,
+// Crypto and the `crypto` global (Web Cryptography API section 10,
 // https://w3c.github.io/webcrypto/#crypto-interface).
 
 const { domException: makeDOMException, typedArrayName: viewTypeName } = internals.crypto;

@@ -16,9 +16,12 @@ use crate::ops::{OpDecl, js_string, op, throw_dom_exception, throw_type_error, t
 
 /// Glue files, in load order.
 pub(crate) const JS: &[Glue] = &[
-    Glue::lazy("ext:crypto/00_crypto_key.js", include_str!("00_crypto_key.js")),
-    Glue::lazy("ext:crypto/01_subtle.js", include_str!("01_subtle.js")),
-    Glue::lazy("ext:crypto/02_crypto.js", include_str!("02_crypto.js")),
+    Glue::lazy(
+        "ext:crypto/00_crypto_key.js",
+        glue_source!(include_str!("00_crypto_key.js")),
+    ),
+    Glue::lazy("ext:crypto/01_subtle.js", glue_source!(include_str!("01_subtle.js"))),
+    Glue::lazy("ext:crypto/02_crypto.js", glue_source!(include_str!("02_crypto.js"))),
 ];
 
 /// Native ops of this family.

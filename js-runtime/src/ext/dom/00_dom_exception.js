@@ -1,4 +1,4 @@
-// DOMException (WebIDL §2.8.1, https://webidl.spec.whatwg.org/#idl-DOMException).
+// DOMException (WebIDL section 2.8.1, https://webidl.spec.whatwg.org/#idl-DOMException).
 //
 // Instances are made by the `Error` constructor with DOMException's
 // prototype (so they carry V8's error data: `Error.isError`, stack capture);

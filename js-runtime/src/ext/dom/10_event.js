@@ -1,4 +1,4 @@
-// Event, CustomEvent and EventTarget (DOM Standard §2,
+// Event, CustomEvent and EventTarget (DOM Standard section 2,
 // https://dom.spec.whatwg.org/#events).
 //
 // There is no node tree here: every target's parent is null, so an event's

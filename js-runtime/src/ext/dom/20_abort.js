@@ -1,4 +1,4 @@
-// AbortController and AbortSignal (DOM Standard §3.1-3.2,
+// AbortController and AbortSignal (DOM Standard section 3.1-3.2,
 // https://dom.spec.whatwg.org/#aborting-ongoing-activities).
 //
 // Other families react to aborts through `internals.dom.addAbortAlgorithm`

@@ -1,4 +1,4 @@
-// structuredClone (HTML §2.7, https://html.spec.whatwg.org/#safe-passing-of-structured-data).
+// structuredClone (HTML section 2.7, https://html.spec.whatwg.org/#safe-passing-of-structured-data).
 //
 // Follows the spec's two steps: StructuredSerializeWithTransfer builds an
 // intermediate record graph (reading the input, calling its getters), then
@@ -6,7 +6,7 @@
 // builds the copy from the records. So a getter that throws half-way leaves
 // nothing detached, and user code never sees a half-built copy.
 //
-// The kind of each object (Date, Map, Proxy, Promise, …) comes from V8
+// The kind of each object (Date, Map, Proxy, Promise, ...) comes from V8
 // through `op_dom_classify`, so brand checks cannot be spoofed.
 
 const { DOMException: DOMExceptionClass, requireArgs: requireArguments } = internals.dom;
@@ -659,7 +659,7 @@ function structuredClone(value, options = undefined) {
 
 internals.defineGlobal("structuredClone", structuredClone);
 
-// DOMException is serializable (WebIDL §2.8.1); the dom family's other
+// DOMException is serializable (WebIDL section 2.8.1); the dom family's other
 // classes are not.
 function registerPlatformClass(prototype, is, hooks = undefined) {
   MapSet(platformClasses, prototype, {

@@ -11,10 +11,16 @@ use crate::ops::{OpDecl, op};
 
 /// Glue files, in load order.
 pub(crate) const JS: &[Glue] = &[
-    Glue::lazy("ext:dom/00_dom_exception.js", include_str!("00_dom_exception.js")),
-    Glue::lazy("ext:dom/10_event.js", include_str!("10_event.js")),
-    Glue::lazy("ext:dom/20_abort.js", include_str!("20_abort.js")),
-    Glue::lazy("ext:dom/40_structured_clone.js", include_str!("40_structured_clone.js")),
+    Glue::lazy(
+        "ext:dom/00_dom_exception.js",
+        glue_source!(include_str!("00_dom_exception.js")),
+    ),
+    Glue::lazy("ext:dom/10_event.js", glue_source!(include_str!("10_event.js"))),
+    Glue::lazy("ext:dom/20_abort.js", glue_source!(include_str!("20_abort.js"))),
+    Glue::lazy(
+        "ext:dom/40_structured_clone.js",
+        glue_source!(include_str!("40_structured_clone.js")),
+    ),
 ];
 
 /// Native ops of this family.

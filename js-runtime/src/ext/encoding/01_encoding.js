@@ -141,7 +141,7 @@ class TextDecoder {
   #encoding;
   #fatal;
   #ignoreBOM;
-  #rid = null; // streaming decoder, between decode(…, {stream: true}) calls
+  #rid = null; // streaming decoder, between decode(..., {stream: true}) calls
   #token = null; // FinalizationRegistry unregister token
 
   constructor(label = "utf-8", options = undefined) {

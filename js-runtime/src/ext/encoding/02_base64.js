@@ -7,7 +7,7 @@ const DOMExceptionAtLoad = globalThis.DOMException;
 const StringFromCharCode = String.fromCharCode;
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-// Char code → sextet, or -1.
+// Char code -> sextet, or -1.
 const DECODE = new Int8Array(128).fill(-1);
 for (let i = 0; i < ALPHABET.length; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
 const ASCII_WHITESPACE = /[\t\n\f\r ]+/g;

@@ -13,8 +13,11 @@ use crate::ops::{
 
 /// Glue files, in load order.
 pub(crate) const JS: &[Glue] = &[
-    Glue::lazy("ext:encoding/01_encoding.js", include_str!("01_encoding.js")),
-    Glue::lazy("ext:encoding/02_base64.js", include_str!("02_base64.js")),
+    Glue::lazy(
+        "ext:encoding/01_encoding.js",
+        glue_source!(include_str!("01_encoding.js")),
+    ),
+    Glue::lazy("ext:encoding/02_base64.js", glue_source!(include_str!("02_base64.js"))),
 ];
 
 /// Native ops of this family.

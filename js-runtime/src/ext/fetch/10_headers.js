@@ -1,6 +1,6 @@
 // Headers: https://fetch.spec.whatwg.org/#headers-class
 //
-// A header list is kept flat, [name0, value0, name1, value1, …] with
+// A header list is kept flat, [name0, value0, name1, value1, ...] with
 // lower-case names, the shape Rust hands over and takes back, so a request
 // from the network adopts its list without copying it.
 //
@@ -33,7 +33,7 @@ function checkValue(value, context) {
 }
 
 class Headers {
-  // Flat [lowerName, value, …] in insertion order.
+  // Flat [lowerName, value, ...] in insertion order.
   #list;
   #guard = "none";
   // The "sort and combine" result, cached until the list changes.

@@ -37,7 +37,7 @@ const PRIORITIES = ["high", "low", "auto"];
 const kLazy = Symbol("lazy request");
 
 /**
- * A lazy request's header list as a flat [name, value, …] array, from the
+ * A lazy request's header list as a flat [name, value, ...] array, from the
  * block of `name:value` lines joined by "\n" that the host hands over
  * (names hold no ':', and neither holds a line break).
  */

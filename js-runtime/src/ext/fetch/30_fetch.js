@@ -1,7 +1,7 @@
 // fetch(): https://fetch.spec.whatwg.org/#fetch-method
 //
 // data: URLs are answered here; http(s) requests go to the host through
-// op_fetch(method, url, headerFlat, body, redirect, id) → [status,
+// op_fetch(method, url, headerFlat, body, redirect, id) -> [status,
 // headerFlat, body]. The host follows redirects as `redirect` says; when it
 // did, the header list ends with the pair [":url", finalUrl].
 //
@@ -10,7 +10,7 @@
 // the host as is; a ReadableStream is sent as it is read: op_fetch gets
 // `true`, then each chunk goes through op_fetch_body_chunk(id, chunk) and
 // the end through op_fetch_body_end(id, error?). op_fetch_abort(id) stops
-// the fetch — connecting, sending, or streaming the response body — and
+// the fetch (connecting, sending, or streaming the response body) and
 // drops its connection. A fetch the host fails rejects with the host's
 // TypeError (the node's read "fetch failed: <reason>").
 

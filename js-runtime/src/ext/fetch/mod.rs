@@ -9,14 +9,17 @@ use crate::ops::OpDecl;
 
 /// Glue files, in load order.
 pub(crate) const JS: &[Glue] = &[
-    Glue::eager("ext:fetch/01_webidl.js", include_str!("01_webidl.js")),
-    Glue::eager("ext:fetch/10_headers.js", include_str!("10_headers.js")),
-    Glue::lazy("ext:fetch/11_blob.js", include_str!("11_blob.js")),
-    Glue::lazy("ext:fetch/12_form_data.js", include_str!("12_form_data.js")),
-    Glue::eager("ext:fetch/20_body.js", include_str!("20_body.js")),
-    Glue::eager("ext:fetch/21_request.js", include_str!("21_request.js")),
-    Glue::eager("ext:fetch/22_response.js", include_str!("22_response.js")),
-    Glue::lazy("ext:fetch/30_fetch.js", include_str!("30_fetch.js")),
+    Glue::eager("ext:fetch/01_webidl.js", glue_source!(include_str!("01_webidl.js"))),
+    Glue::eager("ext:fetch/10_headers.js", glue_source!(include_str!("10_headers.js"))),
+    Glue::lazy("ext:fetch/11_blob.js", glue_source!(include_str!("11_blob.js"))),
+    Glue::lazy(
+        "ext:fetch/12_form_data.js",
+        glue_source!(include_str!("12_form_data.js")),
+    ),
+    Glue::eager("ext:fetch/20_body.js", glue_source!(include_str!("20_body.js"))),
+    Glue::eager("ext:fetch/21_request.js", glue_source!(include_str!("21_request.js"))),
+    Glue::eager("ext:fetch/22_response.js", glue_source!(include_str!("22_response.js"))),
+    Glue::lazy("ext:fetch/30_fetch.js", glue_source!(include_str!("30_fetch.js"))),
 ];
 
 /// Native ops of this family: none of its own. The request/response

@@ -1,6 +1,6 @@
 // Shared helpers for the Streams family (https://streams.spec.whatwg.org/):
 // promise plumbing, queues, WebIDL conversions, buffer transfer, and the
-// queuing strategies (§7).
+// queuing strategies (section 7).
 //
 // The streams glue files share private helpers through `internals._streams`
 // (`S` below); `internals.streams` is the documented surface for other
@@ -178,7 +178,7 @@ class Queue {
 }
 
 /**
- * The spec's "queue-with-sizes" (§8.1): values and sizes interleaved in one
+ * The spec's "queue-with-sizes" (section 8.1): values and sizes interleaved in one
  * array so a chunk costs no allocation. Used by default readable and
  * writable controllers, which keep `queueTotalSize` on themselves.
  */
@@ -219,7 +219,7 @@ class SizedQueue {
   }
 }
 
-/** EnqueueValueWithSize (§8.1) on a controller with `queue`/`queueTotalSize`. */
+/** EnqueueValueWithSize (section 8.1) on a controller with `queue`/`queueTotalSize`. */
 function enqueueValueWithSize(container, value, size) {
   if (typeof size !== "number" || NumberIsNaN(size) || size < 0 || size === Infinity) {
     throw new RangeError("The return value of a queuing strategy's size function must be a finite, non-NaN, non-negative number");
@@ -228,7 +228,7 @@ function enqueueValueWithSize(container, value, size) {
   container.queueTotalSize += size;
 }
 
-/** DequeueValue (§8.1). */
+/** DequeueValue (section 8.1). */
 function dequeueValue(container) {
   const queue = container.queue;
   const value = queue.shift();
@@ -237,7 +237,7 @@ function dequeueValue(container) {
   return value;
 }
 
-/** ResetQueue (§8.1). */
+/** ResetQueue (section 8.1). */
 function resetQueue(container) {
   container.queue.clear();
   container.queueTotalSize = 0;
@@ -374,7 +374,7 @@ function isDetachedBuffer(buffer) {
   }
 }
 
-/** TransferArrayBuffer (§8.3): moves the backing store to a new ArrayBuffer. */
+/** TransferArrayBuffer (section 8.3): moves the backing store to a new ArrayBuffer. */
 function transferArrayBuffer(buffer) {
   if (ArrayBufferPrototypeTransfer !== undefined) return ReflectApply(ArrayBufferPrototypeTransfer, buffer, []);
   // Hosts without ArrayBuffer.prototype.transfer.
@@ -405,7 +405,7 @@ function concatBytes(chunks, total) {
 }
 
 // ---------------------------------------------------------------------------
-// Queuing strategies (§7)
+// Queuing strategies (section 7)
 
 const sizeOne = () => 1;
 
@@ -420,7 +420,7 @@ function toQueuingStrategy(value, context) {
   return { highWaterMark, size };
 }
 
-/** ExtractHighWaterMark (§7.4). */
+/** ExtractHighWaterMark (section 7.4). */
 function extractHighWaterMark(strategy, defaultHWM) {
   const hwm = strategy.highWaterMark;
   if (hwm === undefined) return defaultHWM;
@@ -430,7 +430,7 @@ function extractHighWaterMark(strategy, defaultHWM) {
   return hwm;
 }
 
-/** ExtractSizeAlgorithm (§7.4). */
+/** ExtractSizeAlgorithm (section 7.4). */
 function extractSizeAlgorithm(strategy) {
   const size = strategy.size;
   if (size === undefined) return sizeOne;

@@ -1,5 +1,5 @@
 // ReadableStream, ReadableStreamDefaultReader, ReadableStreamDefaultController
-// (https://streams.spec.whatwg.org/#rs, §4.2-4.7, §4.9), async iteration,
+// (https://streams.spec.whatwg.org/#rs, section 4.2-4.7, section 4.9), async iteration,
 // ReadableStream.from and the default tee.
 //
 // Every public object holds one private record (`#s`, `#r`, `#c`) and the
@@ -59,7 +59,7 @@ const returnResolved = () => resolvedUndefined;
 // ---------------------------------------------------------------------------
 // Records
 
-/** The internal slots of a ReadableStream (§4.2.2). */
+/** The internal slots of a ReadableStream (section 4.2.2). */
 class StreamRecord {
   constructor() {
     this.pub = undefined;
@@ -71,7 +71,7 @@ class StreamRecord {
   }
 }
 
-/** A ReadableStreamDefaultReader's slots (§4.3.2); `byob` tells reader kinds apart. */
+/** A ReadableStreamDefaultReader's slots (section 4.3.2); `byob` tells reader kinds apart. */
 class DefaultReaderRecord {
   constructor() {
     this.pub = undefined;
@@ -82,7 +82,7 @@ class DefaultReaderRecord {
   }
 }
 
-/** A ReadableStreamDefaultController's slots (§4.6.2). */
+/** A ReadableStreamDefaultController's slots (section 4.6.2). */
 class DefaultControllerRecord {
   constructor() {
     this.pub = undefined;
@@ -185,13 +185,13 @@ class PublicReadRequest {
 }
 
 // ---------------------------------------------------------------------------
-// ReadableStream abstract operations (§4.9)
+// ReadableStream abstract operations (section 4.9)
 
 function isReadableStreamLocked(stream) {
   return stream.reader !== undefined;
 }
 
-/** CreateReadableStream (§4.9.1); returns the record (its `pub` is made). */
+/** CreateReadableStream (section 4.9.1); returns the record (its `pub` is made). */
 function createReadableStream(startAlgorithm, pullAlgorithm, cancelAlgorithm, highWaterMark = 1, sizeAlgorithm = sizeOne) {
   const stream = new StreamRecord();
   new ReadableStream(kInternal, stream);
@@ -274,7 +274,7 @@ function readableStreamHasDefaultReader(stream) {
 }
 
 // ---------------------------------------------------------------------------
-// Readers (§4.3, §4.4 generic parts)
+// Readers (section 4.3, section 4.4 generic parts)
 
 function readableStreamReaderGenericInitialize(reader, stream) {
   reader.stream = stream;
@@ -321,7 +321,7 @@ function readableStreamDefaultReaderErrorReadRequests(reader, e) {
 }
 
 // ---------------------------------------------------------------------------
-// Default controller abstract operations (§4.9.4)
+// Default controller abstract operations (section 4.9.4)
 
 function rsdcCallPullIfNeeded(controller) {
   if (!rsdcShouldCallPull(controller)) return;
@@ -498,7 +498,7 @@ function controllerPub(controller) {
 }
 
 // ---------------------------------------------------------------------------
-// Tee (§4.9.1 ReadableStreamTee / ReadableStreamDefaultTee)
+// Tee (section 4.9.1 ReadableStreamTee / ReadableStreamDefaultTee)
 
 function cloneChunk(chunk) {
   if (ArrayBufferIsView(chunk)) {
@@ -614,7 +614,7 @@ function readableStreamDefaultTee(stream, cloneForBranch2) {
 }
 
 // ---------------------------------------------------------------------------
-// ReadableStream.from (§4.9.1 ReadableStreamFromIterable)
+// ReadableStream.from (section 4.9.1 ReadableStreamFromIterable)
 
 function getIteratorFromMethod(obj, method) {
   const iterator = ReflectApply(method, obj, []);
@@ -725,7 +725,7 @@ function readableStreamFromIterable(asyncIterable) {
 }
 
 // ---------------------------------------------------------------------------
-// Async iteration (§4.2.5)
+// Async iteration (section 4.2.5)
 
 // The value an iterator read request resolves with at the end of the stream.
 const endOfIteration = Symbol("end of iteration");

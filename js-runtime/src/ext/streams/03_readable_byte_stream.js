@@ -1,6 +1,6 @@
 // Readable byte streams: ReadableByteStreamController, ReadableStreamBYOBRequest,
 // ReadableStreamBYOBReader (https://streams.spec.whatwg.org/#rbs-controller-class,
-// §4.5, §4.7, §4.8, §4.9.5) and the byte-stream tee (ReadableByteStreamTee).
+// section 4.5, section 4.7, section 4.8, section 4.9.5) and the byte-stream tee (ReadableByteStreamTee).
 
 const {
   kInternal,
@@ -59,7 +59,7 @@ const S = internals._streams;
 // ---------------------------------------------------------------------------
 // Records
 
-/** A ReadableByteStreamController's slots (§4.7.2). */
+/** A ReadableByteStreamController's slots (section 4.7.2). */
 class ByteControllerRecord {
   constructor() {
     this.pub = undefined;
@@ -202,7 +202,7 @@ class PublicReadIntoRequest {
 }
 
 // ---------------------------------------------------------------------------
-// BYOB reader abstract operations (§4.9.3)
+// BYOB reader abstract operations (section 4.9.3)
 
 function acquireReadableStreamBYOBReader(stream) {
   const reader = new BYOBReaderRecord();
@@ -257,7 +257,7 @@ function readableStreamHasDefaultReader(stream) {
 }
 
 // ---------------------------------------------------------------------------
-// Byte controller abstract operations (§4.9.5)
+// Byte controller abstract operations (section 4.9.5)
 
 function rbscCallPullIfNeeded(controller) {
   if (!rbscShouldCallPull(controller)) return;
@@ -737,7 +737,7 @@ function setUpReadableByteStreamControllerFromUnderlyingSource(stream, source, d
   );
 }
 
-/** CreateReadableByteStream (§4.9.1); returns the record. */
+/** CreateReadableByteStream (section 4.9.1); returns the record. */
 function createReadableByteStream(startAlgorithm, pullAlgorithm, cancelAlgorithm, highWaterMark = 0, autoAllocateChunkSize = undefined) {
   const stream = new StreamRecord();
   new ReadableStream(kInternal, stream);
@@ -755,9 +755,9 @@ function createReadableByteStream(startAlgorithm, pullAlgorithm, cancelAlgorithm
 }
 
 // ---------------------------------------------------------------------------
-// ReadableByteStreamTee (§4.9.1)
+// ReadableByteStreamTee (section 4.9.1)
 
-/** CloneAsUint8Array (§8.3). */
+/** CloneAsUint8Array (section 8.3). */
 function cloneAsUint8Array(view) {
   const buffer = ArrayBufferPrototypeSlice(viewBuffer(view), viewByteOffset(view), viewByteOffset(view) + viewByteLength(view));
   return new Uint8ArrayCtor(buffer);

@@ -1,5 +1,5 @@
 // WritableStream, WritableStreamDefaultWriter, WritableStreamDefaultController
-// (https://streams.spec.whatwg.org/#ws-class, §5).
+// (https://streams.spec.whatwg.org/#ws-class, section 5).
 
 const {
   kInternal,
@@ -38,7 +38,7 @@ const closeSentinel = Symbol("close sentinel");
 // ---------------------------------------------------------------------------
 // Records
 
-/** A WritableStream's slots (§5.2.2). */
+/** A WritableStream's slots (section 5.2.2). */
 class WritableRecord {
   constructor() {
     this.pub = undefined;
@@ -55,7 +55,7 @@ class WritableRecord {
   }
 }
 
-/** A WritableStreamDefaultWriter's slots (§5.3.2). */
+/** A WritableStreamDefaultWriter's slots (section 5.3.2). */
 class WriterRecord {
   constructor() {
     this.pub = undefined;
@@ -65,7 +65,7 @@ class WriterRecord {
   }
 }
 
-/** A WritableStreamDefaultController's slots (§5.4.2). */
+/** A WritableStreamDefaultController's slots (section 5.4.2). */
 class WritableControllerRecord {
   constructor() {
     this.pub = undefined;
@@ -104,7 +104,7 @@ class WritableControllerRecord {
 }
 
 // ---------------------------------------------------------------------------
-// WritableStream abstract operations (§5.5)
+// WritableStream abstract operations (section 5.5)
 
 function acquireWritableStreamDefaultWriter(stream) {
   const writer = new WriterRecord();
@@ -112,7 +112,7 @@ function acquireWritableStreamDefaultWriter(stream) {
   return writer;
 }
 
-/** CreateWritableStream (§5.5.1); returns the record (its `pub` is made). */
+/** CreateWritableStream (section 5.5.1); returns the record (its `pub` is made). */
 function createWritableStream(
   startAlgorithm,
   writeAlgorithm,
@@ -302,7 +302,7 @@ function writableStreamUpdateBackpressure(stream, backpressure) {
 }
 
 // ---------------------------------------------------------------------------
-// Writer abstract operations (§5.5.4)
+// Writer abstract operations (section 5.5.4)
 
 function setUpWritableStreamDefaultWriter(writer, stream) {
   if (isWritableStreamLocked(stream)) throw new TypeError("WritableStream is locked");
@@ -381,7 +381,7 @@ function writableStreamDefaultWriterWrite(writer, chunk) {
 }
 
 // ---------------------------------------------------------------------------
-// Controller abstract operations (§5.5.5)
+// Controller abstract operations (section 5.5.5)
 
 function setUpWritableStreamDefaultController(
   stream,

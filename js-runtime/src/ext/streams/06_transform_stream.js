@@ -1,5 +1,5 @@
 // TransformStream and TransformStreamDefaultController
-// (https://streams.spec.whatwg.org/#ts-class, §6).
+// (https://streams.spec.whatwg.org/#ts-class, section 6).
 
 const {
   kInternal,
@@ -31,7 +31,7 @@ const {
 } = internals._streams;
 const S = internals._streams;
 
-/** A TransformStream's slots (§6.2.2). */
+/** A TransformStream's slots (section 6.2.2). */
 class TransformRecord {
   constructor() {
     this.pub = undefined;
@@ -43,7 +43,7 @@ class TransformRecord {
   }
 }
 
-/** A TransformStreamDefaultController's slots (§6.3.2). */
+/** A TransformStreamDefaultController's slots (section 6.3.2). */
 class TransformControllerRecord {
   constructor() {
     this.pub = undefined;
@@ -61,7 +61,7 @@ class TransformControllerRecord {
 }
 
 // ---------------------------------------------------------------------------
-// TransformStream abstract operations (§6.4.1)
+// TransformStream abstract operations (section 6.4.1)
 
 function initializeTransformStream(
   stream,
@@ -115,7 +115,7 @@ function transformStreamUnblockWrite(stream) {
 }
 
 // ---------------------------------------------------------------------------
-// Controller abstract operations (§6.4.2)
+// Controller abstract operations (section 6.4.2)
 
 function setUpTransformStreamDefaultController(stream, controller, transformAlgorithm, flushAlgorithm, cancelAlgorithm) {
   controller.stream = stream;
@@ -206,7 +206,7 @@ function transformStreamDefaultControllerTerminate(controller) {
 }
 
 // ---------------------------------------------------------------------------
-// Sink and source algorithms (§6.4.3, §6.4.4)
+// Sink and source algorithms (section 6.4.3, section 6.4.4)
 
 function transformStreamDefaultSinkWriteAlgorithm(stream, chunk) {
   const controller = stream.controller;

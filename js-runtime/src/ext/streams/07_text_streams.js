@@ -1,4 +1,4 @@
-// TextEncoderStream and TextDecoderStream (Encoding Standard §5.2, §5.4:
+// TextEncoderStream and TextDecoderStream (Encoding Standard section 5.2, section 5.4:
 // https://encoding.spec.whatwg.org/#interface-textdecoderstream), built on
 // TransformStream with the encoding family's TextEncoder/TextDecoder,
 // looked up when a stream is constructed.

@@ -10,26 +10,32 @@ use crate::ops::OpDecl;
 
 /// Glue files, in load order.
 pub(crate) const JS: &[Glue] = &[
-    Glue::lazy("ext:streams/01_common.js", include_str!("01_common.js")),
+    Glue::lazy("ext:streams/01_common.js", glue_source!(include_str!("01_common.js"))),
     Glue::lazy(
         "ext:streams/02_readable_stream.js",
-        include_str!("02_readable_stream.js"),
+        glue_source!(include_str!("02_readable_stream.js")),
     ),
     Glue::lazy(
         "ext:streams/03_readable_byte_stream.js",
-        include_str!("03_readable_byte_stream.js"),
+        glue_source!(include_str!("03_readable_byte_stream.js")),
     ),
     Glue::lazy(
         "ext:streams/04_writable_stream.js",
-        include_str!("04_writable_stream.js"),
+        glue_source!(include_str!("04_writable_stream.js")),
     ),
-    Glue::lazy("ext:streams/05_pipe_to.js", include_str!("05_pipe_to.js")),
+    Glue::lazy("ext:streams/05_pipe_to.js", glue_source!(include_str!("05_pipe_to.js"))),
     Glue::lazy(
         "ext:streams/06_transform_stream.js",
-        include_str!("06_transform_stream.js"),
+        glue_source!(include_str!("06_transform_stream.js")),
     ),
-    Glue::lazy("ext:streams/07_text_streams.js", include_str!("07_text_streams.js")),
-    Glue::lazy("ext:streams/08_internals.js", include_str!("08_internals.js")),
+    Glue::lazy(
+        "ext:streams/07_text_streams.js",
+        glue_source!(include_str!("07_text_streams.js")),
+    ),
+    Glue::lazy(
+        "ext:streams/08_internals.js",
+        glue_source!(include_str!("08_internals.js")),
+    ),
 ];
 
 /// Native ops of this family (none: streams are plain JS).

@@ -26,7 +26,7 @@ function isObjectLike(v) {
   return v !== null && (typeof v === "object" || typeof v === "function");
 }
 
-/** URLPatternInit dictionary conversion (undefined/null → {}). */
+/** URLPatternInit dictionary conversion (undefined/null -> {}). */
 function toInit(value) {
   const init = {};
   if (value === undefined || value === null) return init;
@@ -71,9 +71,9 @@ function matchValues(input, baseURL, hasBase) {
 }
 
 class URLPattern {
-  #patterns; // component name → pattern string
-  #regexps; // component name → RegExp
-  #groups; // component name → group names
+  #patterns; // component name -> pattern string
+  #regexps; // component name -> RegExp
+  #groups; // component name -> group names
   #hasRegExpGroups;
 
   constructor(input = undefined, baseURL = undefined, options = undefined) {

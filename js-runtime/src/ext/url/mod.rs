@@ -15,10 +15,13 @@ use record::{Offsets, Setter, UrlRecord};
 
 /// Glue files, in load order.
 pub(crate) const JS: &[Glue] = &[
-    Glue::eager("ext:url/01_url.js", include_str!("01_url.js")),
-    Glue::lazy("ext:url/02_urlpattern.js", include_str!("02_urlpattern.js")),
-    Glue::lazy("ext:url/03_mime.js", include_str!("03_mime.js")),
-    Glue::lazy("ext:url/04_data_url.js", include_str!("04_data_url.js")),
+    Glue::eager("ext:url/01_url.js", glue_source!(include_str!("01_url.js"))),
+    Glue::lazy(
+        "ext:url/02_urlpattern.js",
+        glue_source!(include_str!("02_urlpattern.js")),
+    ),
+    Glue::lazy("ext:url/03_mime.js", glue_source!(include_str!("03_mime.js"))),
+    Glue::lazy("ext:url/04_data_url.js", glue_source!(include_str!("04_data_url.js"))),
 ];
 
 /// Native ops of this family.
