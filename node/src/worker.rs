@@ -21,7 +21,9 @@
 //! Neighbour protection: a deployment whose isolates a limit stops
 //! [`backoff::STRIKES`] times within [`backoff::WINDOW`] is backed off: its
 //! requests answer `503` with `Retry-After` without running JS, for a period
-//! that doubles while it keeps offending (see [`backoff`]).
+//! that doubles while it keeps offending (see [`backoff`]). From its first
+//! stop until a quiet period passes, its requests run on the quarantine
+//! thread, which serves no connections, wherever they arrive.
 
 pub mod backoff;
 mod memory;
@@ -200,10 +202,13 @@ impl Shared {
 /// thread (preferably `here`, else one that is not stalled).
 fn pick_thread(slot: &Slot, here: Option<usize>, shared: &Shared) -> usize {
     // The common case, without the lock: the deployment is on the thread
-    // the request arrived on, and that thread is not busy with it.
+    // the request arrived on, that thread is not busy with it, and no limit
+    // stopped it lately (an offender runs on the quarantine thread, below,
+    // even where it still has an isolate).
     if let Some(h) = here
         && slot.on[h].load(Ordering::Acquire)
         && slot.inflight[h].load(Ordering::Relaxed) < SPREAD_AT
+        && !slot.backoff.is_offender(|| shared.now_ms())
     {
         return h;
     }
@@ -768,6 +773,55 @@ mod tests {
         assert_eq!(pool.threads_of(&hello), vec![0], "the neighbour stays on its thread");
         let (rx, _guard) = pool.dispatch(&hello, request()).unwrap();
         assert_eq!(text(rx.await.unwrap()), "hi");
+    }
+
+    /// An offender's requests go to the quarantine thread even when they
+    /// arrive on a thread it is on, where they would otherwise run in
+    /// place: its endless loop stalls none of the connections that thread
+    /// serves.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_offender_arriving_on_its_own_thread_runs_on_the_quarantine_thread() {
+        let (pool, _joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
+        let spin: Arc<str> = "spin".into();
+        let options = RuntimeOptions {
+            cpu_limit: std::time::Duration::from_millis(20),
+            ..RuntimeOptions::default()
+        };
+        pool.load_with(
+            spin.clone(),
+            Arc::new(Bundle::single("s.js", "export default { fetch() { for (;;) {} } };")),
+            options,
+        )
+        .await
+        .unwrap();
+        // Stopped once, on its thread: an offender from now on.
+        let (rx, _guard) = pool.dispatch(&spin, request()).unwrap();
+        assert_eq!(rx.await.unwrap().status, 503);
+        assert_eq!(pool.threads_of(&spin), vec![0]);
+        // The next request arrives on thread 0. Run in place, it would be
+        // answered (503, after its CPU limit) by the time `dispatch`
+        // returns; sent to the quarantine thread, it is still running.
+        let (tx, rx) = oneshot::channel();
+        let tx = Mutex::new(Some(tx));
+        let handle = pool.clone();
+        let done = pool.spawn_on_each(move |_| {
+            let (handle, tx) = (handle.clone(), tx.lock().unwrap().take());
+            async move {
+                let (mut reply, _guard) = handle.dispatch("spin", request()).unwrap();
+                let (answered, status) = match reply.try_recv() {
+                    Ok(resp) => (true, resp.status),
+                    Err(_) => (false, reply.await.map(|r| r.status).unwrap_or(0)),
+                };
+                if let Some(tx) = tx {
+                    let _ = tx.send((answered, status));
+                }
+            }
+        });
+        assert_eq!(done.len(), 1, "one serving thread");
+        let (answered, status) = rx.await.unwrap();
+        assert!(!answered, "the offender ran on the thread its request arrived on");
+        assert_eq!(status, 503);
+        assert!(pool.threads_of(&spin).contains(&1), "on {:?}", pool.threads_of(&spin));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,8 +8,9 @@
 //! [`MAX_PERIOD`]. [`QUIET`] without a stop forgets its record.
 //!
 //! A deployment stopped by a limit within [`QUIET`] is an *offender*: the
-//! pool does not spread it to more threads, so it can stall at most the
-//! threads it is already on while its neighbours are served elsewhere.
+//! pool runs its requests on the quarantine thread, which serves no
+//! connections, so its next endless loop stalls no thread its neighbours'
+//! connections are served on.
 //!
 //! Times are milliseconds since the pool started, passed in, so the policy
 //! is tested without clocks. Checking whether a deployment is backed off is
