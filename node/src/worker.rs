@@ -730,11 +730,11 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_deployment_a_limit_stopped_moves_to_the_quarantine_thread() {
-        let (pool, _joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
+    /// A pool with one serving thread, and `spin` (an endless loop that a
+    /// 20 ms CPU limit stops) loaded on it.
+    async fn pool_with_spin() -> (WorkerHandle, Vec<std::thread::JoinHandle<()>>, Arc<str>) {
+        let (pool, joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
         let spin: Arc<str> = "spin".into();
-        let hello: Arc<str> = "hello".into();
         let options = RuntimeOptions {
             cpu_limit: std::time::Duration::from_millis(20),
             ..RuntimeOptions::default()
@@ -746,6 +746,13 @@ mod tests {
         )
         .await
         .unwrap();
+        (pool, joins, spin)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deployment_a_limit_stopped_moves_to_the_quarantine_thread() {
+        let (pool, _joins, spin) = pool_with_spin().await;
+        let hello: Arc<str> = "hello".into();
         pool.load(
             hello.clone(),
             Arc::new(Bundle::single(
@@ -781,19 +788,7 @@ mod tests {
     /// serves.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_offender_arriving_on_its_own_thread_runs_on_the_quarantine_thread() {
-        let (pool, _joins) = spawn_pool(1, config(), PoolLimits::default()).unwrap();
-        let spin: Arc<str> = "spin".into();
-        let options = RuntimeOptions {
-            cpu_limit: std::time::Duration::from_millis(20),
-            ..RuntimeOptions::default()
-        };
-        pool.load_with(
-            spin.clone(),
-            Arc::new(Bundle::single("s.js", "export default { fetch() { for (;;) {} } };")),
-            options,
-        )
-        .await
-        .unwrap();
+        let (pool, _joins, spin) = pool_with_spin().await;
         // Stopped once, on its thread: an offender from now on.
         let (rx, _guard) = pool.dispatch(&spin, request()).unwrap();
         assert_eq!(rx.await.unwrap().status, 503);
