@@ -1035,14 +1035,31 @@ mod tests {
         .expect("the module loads")
     }
 
-    fn answer(rt: &mut Runtime) -> String {
-        let request = HttpRequest {
+    fn get() -> HttpRequest {
+        HttpRequest {
             method: "GET".into(),
             url: "http://isolates.test/".into(),
             headers: HeaderList::default(),
             body: Body::Empty,
-        };
-        rt.call(request).expect("answered").text()
+        }
+    }
+
+    fn answer(rt: &mut Runtime) -> String {
+        rt.call(get()).expect("answered").text()
+    }
+
+    /// A string body is sent as UTF-8 with lone surrogates as U+FFFD, as
+    /// USVString conversion and then encoding would give, whether the string
+    /// goes out as it is or through the body's stream.
+    #[test]
+    fn lone_surrogates_in_a_string_body_are_sent_as_replacement_characters() {
+        for code in [
+            r#"export default { fetch() { return new Response("a\ud800b\udc00"); } };"#,
+            r#"export default { fetch() { const r = new Response("a\ud800b\udc00"); r.body; return r; } };"#,
+        ] {
+            let response = runtime_of(code).call(get()).expect("answered");
+            assert_eq!(response.body, "a\u{fffd}b\u{fffd}".as_bytes(), "{code}");
+        }
     }
 
     /// An isolate stays entered between uses; other isolates of the same

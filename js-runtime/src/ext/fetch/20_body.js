@@ -5,7 +5,12 @@
 // asks for `.body` (or the body must be teed), so `new Response("hi")` costs
 // no stream at all. Sources:
 //   null                 no body
-//   string               a USVString (encoded to UTF-8 when bytes are needed)
+//   string               the DOMString given; it becomes a USVString (lone
+//                        surrogates as U+FFFD) only when read back as text,
+//                        since UTF-8 encoding (utf8Encode, and Rust's for
+//                        what it sends) replaces them the same way. Checking
+//                        at construction would cost a runtime call per
+//                        `new Response("...")`: isWellFormed is use-counted.
 //   Uint8Array           bytes the body owns (shared with clones: see `shared`)
 //   Blob                 a Blob (also what a FormData body serializes to)
 //   ReadableStream       a stream given by the user (or a tee branch)
@@ -63,7 +68,7 @@ function isStream(x) {
  * its Content-Type. `keepalive` refuses streams.
  */
 fetchInternals.extractBody = function extractBody(init, keepalive = false) {
-  if (typeof init === "string") return new BodyState(webidl.usvString(init), "text/plain;charset=UTF-8");
+  if (typeof init === "string") return new BodyState(init, "text/plain;charset=UTF-8");
   if (init !== null && typeof init === "object") {
     if (ArrayBuffer.isView(init) || webidl.isArrayBuffer(init)) {
       return new BodyState(webidl.copyBufferSource(init), null);
@@ -89,8 +94,8 @@ fetchInternals.extractBody = function extractBody(init, keepalive = false) {
       return state;
     }
   }
-  // WebIDL falls back to USVString for anything else.
-  return new BodyState(webidl.usvString(init), "text/plain;charset=UTF-8");
+  // WebIDL falls back to USVString for anything else (made one when read).
+  return new BodyState(webidl.domString(init), "text/plain;charset=UTF-8");
 };
 
 /** True for a body whose source is a stream (the spec's "source is null"). */
@@ -233,8 +238,10 @@ function takeText(state) {
   if (typeof src !== "string" || state.stream !== null || state.abortReason !== undefined) return undefined;
   if (fetchInternals.bodyUnusable(state)) return undefined;
   state.used = true;
-  // Encoding then decoding would drop a leading BOM.
-  return src.charCodeAt(0) === 0xfeff ? src.slice(1) : src;
+  // Encoding then decoding would drop a leading BOM and replace lone
+  // surrogates.
+  const text = webidl.usvString(src);
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 fetchInternals.consumeBytes = (state) => consume(state, false);

@@ -149,6 +149,19 @@ export default {
     assertEquals(await drain(teed.body), "12");
     assertEquals(await teedClone.text(), "12");
 
+    // A string body is a USVString: lone surrogates read back as U+FFFD,
+    // whichever way the body is read.
+    const fffd = [0xef, 0xbf, 0xbd];
+    assertEquals(await new Response("a\ud800b").text(), "a\ufffdb");
+    assertEquals(await new Response("\udc00").bytes(), new Uint8Array(fffd));
+    assertEquals(await new Response('"\ud800"').json(), "\ufffd");
+    assertEquals(await new Response({ toString: () => "\ud800" }).text(), "\ufffd");
+    assertEquals(await new Response("\ufeff\ud800").text(), "\ufffd", "a leading BOM is dropped too");
+    assertEquals(await new Response("\ud800").clone().text(), "\ufffd");
+    assertEquals(await drain(new Response("x\ud800").body), "x\ufffd");
+    assertEquals(await new Request("https://e.com/", { method: "POST", body: "\ud800" }).text(), "\ufffd");
+    assertEquals(await new Response("\ud83d\ude00").text(), "\ud83d\ude00", "a pair stays");
+
     // Interface shape.
     assert(Object.getOwnPropertyDescriptor(Response.prototype, "text").enumerable);
     assertEquals(typeof Object.getOwnPropertyDescriptor(Request.prototype, "body").get, "function");
