@@ -44,6 +44,9 @@ class BodyState {
     this.abortReason = undefined;
     // The stream's chunks come from user code (bytes read whole must be copied).
     this.userChunks = false;
+    // A string source is known to be a USVString (decoded UTF-8, or
+    // JSON.stringify's output): read back as it is.
+    this.wellFormed = false;
   }
 }
 
@@ -56,7 +59,9 @@ fetchInternals.nullBody = NULL_BODY;
 fetchInternals.bodyFromNative = function bodyFromNative(body) {
   if (body === null || body === undefined) return NULL_BODY();
   if (typeof body === "number") return new BodyState(new NativeBody(body), null);
-  return new BodyState(body, null);
+  const state = new BodyState(body, null);
+  state.wellFormed = true;
+  return state;
 };
 
 function isStream(x) {
@@ -240,7 +245,7 @@ function takeText(state) {
   state.used = true;
   // Encoding then decoding would drop a leading BOM and replace lone
   // surrogates.
-  const text = webidl.usvString(src);
+  const text = state.wellFormed ? src : webidl.usvString(src);
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
@@ -259,6 +264,7 @@ fetchInternals.cloneBody = function cloneBody(state) {
     if (src instanceof Uint8Array) state.shared = true;
     const copy = new BodyState(src, state.contentType);
     copy.shared = state.shared;
+    copy.wellFormed = state.wellFormed;
     return copy;
   }
   const [a, b] = internals.streams.tee(fetchInternals.bodyStream(state));

@@ -165,6 +165,7 @@ class Response {
     if (text === undefined) throw new TypeError(`${context}: The data is not JSON serializable`);
     const o = readInit(init, context);
     const body = new fetchInternals.BodyState(text, "application/json");
+    body.wellFormed = true;
     const r = new Response(kInternal);
     r.#initialize(o, body, context);
     return r;
