@@ -1062,6 +1062,75 @@ mod tests {
         }
     }
 
+    thread_local! {
+        /// The use-counted V8 features this thread's isolates hit.
+        static FEATURES: std::cell::RefCell<Vec<v8::UseCounterFeature>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// Keeps what V8 counts. A builtin written in V8's own assembler (most
+    /// of them) counts its use with a call into V8's C++ runtime every
+    /// time, from JIT-compiled code too. `ArrayBuffer#transfer`, which byte
+    /// streams need, is written in C++ and counts in place, at no cost.
+    unsafe extern "C" fn note_feature(_: &mut v8::Isolate, feature: v8::UseCounterFeature) {
+        if feature != v8::UseCounterFeature::kArrayBufferTransfer {
+            FEATURES.with_borrow_mut(|f| f.push(feature));
+        }
+    }
+
+    /// A request path that uses a counted feature (String#isWellFormed for
+    /// every string body, Promise.withResolvers for every stream read, say)
+    /// pays for a C++ runtime call each time. The handlers `make bench`
+    /// measures, and a few other common paths, use none once warm.
+    #[test]
+    fn warm_requests_use_no_use_counted_feature() {
+        let post = |body: &'static [u8]| {
+            let mut headers = HeaderList::default();
+            headers.push("content-type", "application/json");
+            HttpRequest {
+                method: "POST".into(),
+                url: "http://isolates.test/a/b?c=d".into(),
+                headers,
+                body: Body::Full(bytes::Bytes::from_static(body)),
+            }
+        };
+        for code in [
+            include_str!("../../bench/peers/handlers/hello.js"),
+            include_str!("../../bench/peers/handlers/json.js"),
+            include_str!("../../bench/peers/handlers/stream.js"),
+            "export default { async fetch(r) { return new Response(await r.text(), { headers: r.headers }); } };",
+            "export default { fetch(r) { const u = new URL(r.url); return new Response(u.pathname + u.search); } };",
+            "export default { async fetch(r) {
+                const bytes = new TextEncoder().encode(r.headers.get('content-type') + crypto.randomUUID());
+                const q = new URLSearchParams(new URL(r.url).search);
+                const digest = await crypto.subtle.digest('SHA-256', bytes);
+                await new Promise((resolve) => setTimeout(resolve, 0));
+                return new Response(new TextDecoder().decode(bytes) + q.get('c') + digest.byteLength);
+            } };",
+            "export default { async fetch(r) {
+                let n = 0;
+                for await (const chunk of r.body) n += chunk.byteLength;
+                return new Response(new Blob([String(n)]).stream());
+            } };",
+        ] {
+            let mut rt = runtime_of(code);
+            rt.isolate.set_use_counter_callback(note_feature);
+            for _ in 0..200 {
+                assert_eq!(
+                    rt.call(post(br#"{"a":[1,2,3]}"#)).expect("answered").status,
+                    200,
+                    "{code}"
+                );
+            }
+            FEATURES.with_borrow_mut(Vec::clear);
+            for _ in 0..100 {
+                rt.call(post(br#"{"a":[1,2,3]}"#)).expect("answered");
+            }
+            let used = FEATURES.with_borrow(|f| f.len());
+            let first = FEATURES.with_borrow(|f| f.first().copied());
+            assert_eq!(used, 0, "{code}\n: 100 requests hit {first:?}");
+        }
+    }
+
     /// An isolate stays entered between uses; other isolates of the same
     /// thread still take turns, start, and go in any order.
     #[test]

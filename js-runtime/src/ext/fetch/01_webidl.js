@@ -12,8 +12,6 @@ const ObjectGetOwnPropertyNames = Object.getOwnPropertyNames;
 const ObjectSetPrototypeOf = Object.setPrototypeOf;
 const ReflectApply = Reflect.apply;
 const uncurryThis = internals.uncurryThis;
-const StringPrototypeToWellFormed = uncurryThis(String.prototype.toWellFormed);
-const StringPrototypeIsWellFormed = uncurryThis(String.prototype.isWellFormed);
 const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
 const NON_BYTE = /[^\x00-\xff]/;
 
@@ -36,7 +34,7 @@ const webidl = {
   /** USVString: lone surrogates become U+FFFD. */
   usvString(value) {
     const s = webidl.domString(value);
-    return StringPrototypeIsWellFormed(s) ? s : StringPrototypeToWellFormed(s);
+    return internals.toUSVString(s);
   },
 
   /** ByteString: a TypeError for code points above U+00FF. */

@@ -19,18 +19,17 @@ const PromiseCtor = Promise;
 const PromisePrototypeThen = uncurryThis(Promise.prototype.then);
 const PromiseResolve = Promise.resolve.bind(Promise);
 const PromiseReject = Promise.reject.bind(Promise);
-const PromiseWithResolvers =
-  typeof Promise.withResolvers === "function"
-    ? Promise.withResolvers.bind(Promise)
-    : function withResolvers() {
-        let resolve;
-        let reject;
-        const promise = new PromiseCtor((a, b) => {
-          resolve = a;
-          reject = b;
-        });
-        return { promise, resolve, reject };
-      };
+// Not Promise.withResolvers: V8 counts each use of it with a call into its
+// C++ runtime, and streams make promises per chunk.
+function PromiseWithResolvers() {
+  let resolve;
+  let reject;
+  const promise = new PromiseCtor((a, b) => {
+    resolve = a;
+    reject = b;
+  });
+  return { promise, resolve, reject };
+}
 const ArrayBufferCtor = ArrayBuffer;
 const ArrayBufferIsView = ArrayBuffer.isView;
 const ArrayBufferPrototypeSlice = uncurryThis(ArrayBuffer.prototype.slice);

@@ -13,7 +13,6 @@ const ObjectGetPrototypeOf = Object.getPrototypeOf;
 const ObjectSetPrototypeOf = Object.setPrototypeOf;
 const ReflectOwnKeys = Reflect.ownKeys;
 const ReflectGetOwnPropertyDescriptor = Reflect.getOwnPropertyDescriptor;
-const StringPrototypeToWellFormed = String.prototype.toWellFormed;
 const ArrayPrototypeSort = Array.prototype.sort;
 const SymbolIterator = Symbol.iterator;
 const SymbolToStringTag = Symbol.toStringTag;
@@ -53,7 +52,7 @@ function offsets() {
 
 /** WebIDL USVString conversion. */
 function usv(value) {
-  return StringPrototypeToWellFormed.call(`${value}`);
+  return internals.toUSVString(`${value}`);
 }
 
 function illegal() {

@@ -12,14 +12,13 @@ const RegExpCtor = RegExp;
 const RegExpPrototypeExec = RegExp.prototype.exec;
 const JSONStringify = JSON.stringify;
 const JSONParse = JSON.parse;
-const StringPrototypeToWellFormed = String.prototype.toWellFormed;
 
 const COMPONENTS = ["protocol", "username", "password", "hostname", "port", "pathname", "search", "hash"];
 // WebIDL reads dictionary members in lexicographic order.
 const INIT_MEMBERS = ["baseURL", "hash", "hostname", "password", "pathname", "port", "protocol", "search", "username"];
 
 function usv(value) {
-  return StringPrototypeToWellFormed.call(`${value}`);
+  return internals.toUSVString(`${value}`);
 }
 
 function isObjectLike(v) {
