@@ -26,18 +26,6 @@ internals.defineGlobal("reportError", function reportError(err) {
 
 internals.defineGlobal("self", globalThis);
 
-// WebIDL's USVString conversion of a string: lone surrogates become U+FFFD.
-// String#isWellFormed and #toWellFormed are use-counted: V8 calls into its
-// C++ runtime on every use, even from optimised code. A regexp for any
-// surrogate rules most strings out without that, and only strings with
-// surrogates (pairs included) reach toWellFormed.
-const SURROGATE = /[\uD800-\uDFFF]/;
-const RegExpPrototypeExec = RegExp.prototype.exec;
-const StringPrototypeToWellFormed = String.prototype.toWellFormed;
-internals.toUSVString = function toUSVString(s) {
-  return Reflect.apply(RegExpPrototypeExec, SURROGATE, [s]) === null ? s : Reflect.apply(StringPrototypeToWellFormed, s, []);
-};
-
 // Collections that gain and lose entries per request or timer are made
 // when an isolate starts (`onStart`), not kept from the snapshot: a Map
 // deserialized from the snapshot grows the old generation by about 150
@@ -55,6 +43,18 @@ internals.start = function start() {
 // call through it is a direct call to `fn` once optimised, where
 // `Reflect.apply` with an array literal stays a generic one.
 internals.uncurryThis = Function.prototype.bind.bind(Function.prototype.call);
+
+// WebIDL's USVString conversion of a string: lone surrogates become U+FFFD.
+// String#isWellFormed and #toWellFormed are use-counted: V8 calls into its
+// C++ runtime on every use, even from optimised code. A regexp for any
+// surrogate rules most strings out without that, and only strings with
+// surrogates (pairs included) reach toWellFormed.
+const SURROGATE = /[\uD800-\uDFFF]/;
+const RegExpPrototypeExec = internals.uncurryThis(RegExp.prototype.exec);
+const StringPrototypeToWellFormed = internals.uncurryThis(String.prototype.toWellFormed);
+internals.toUSVString = function toUSVString(s) {
+  return RegExpPrototypeExec(SURROGATE, s) === null ? s : StringPrototypeToWellFormed(s);
+};
 
 const ReflectApply = Reflect.apply;
 

@@ -74,6 +74,19 @@ export default {
     assertThrows(() => URLSearchParams.prototype.get.call({}, "a"), TypeError);
     assertThrows(() => m.append("only-one"), TypeError);
     assert(URLSearchParams.prototype[Symbol.iterator] === URLSearchParams.prototype.entries);
+
+    // USVString conversion does not go through methods user code can replace.
+    const { exec } = RegExp.prototype;
+    const { toWellFormed } = String.prototype;
+    RegExp.prototype.exec = () => null;
+    String.prototype.toWellFormed = () => "patched";
+    try {
+      assertEquals(new URLSearchParams([["a\uD800", "\uD83D\uDE00"]]).toString(), "a%EF%BF%BD=%F0%9F%98%80");
+      assertEquals(await new Response("\uDC00").text(), "\uFFFD");
+    } finally {
+      RegExp.prototype.exec = exec;
+      String.prototype.toWellFormed = toWellFormed;
+    }
     return new Response("ok");
   },
 };
