@@ -24,13 +24,18 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::FutureExt;
 use http::header::{self, HeaderValue};
-use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use outpost_js::clock::CoarseClock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
-use super::conn::{ConnTracker, Protocol, TrackedIo};
+use crate::router::Target;
+use crate::worker::InflightGuard;
+use outpost_js::HttpResponse;
+
+use super::conn::{ConnTracker, Protocol, RequestGuard, TrackedIo};
 use super::listener::{ConnContext, hyper_service};
 use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, WireRouted, absolute_url, answer, refused};
 
@@ -79,7 +84,8 @@ where
     loop {
         match conn.parse() {
             Parsed::Request(req) => {
-                if !conn.serve_one(req).await? {
+                let begun = conn.begin(req);
+                if !conn.finish(begun).await? {
                     break;
                 }
             }
@@ -116,6 +122,29 @@ enum Parsed {
     Other,
 }
 
+/// A request handed on by [`Conn::begin`], waiting for its answer.
+struct Begun {
+    /// Counts it as in progress on the connection until it is answered.
+    guard: RequestGuard,
+    started: Instant,
+    /// The connection closes after it.
+    close: bool,
+    pending: Pending,
+}
+
+/// Where a begun request's answer comes from.
+enum Pending {
+    /// Answered without an isolate (no route, too large, refused): rare, so
+    /// boxed to keep [`Begun`] small.
+    Answered(Box<http::Response<ResponseBody>>),
+    /// From the isolate the request went to.
+    Isolate {
+        reply: oneshot::Receiver<HttpResponse>,
+        inflight: InflightGuard,
+        target: Arc<Target>,
+    },
+}
+
 /// A parsed request and how much of the buffer it spans.
 struct Head {
     wire: WireRequest,
@@ -135,8 +164,11 @@ where
         parse(&self.read, config.max_header_bytes, config.max_headers, self.ctx.scheme)
     }
 
-    /// Serves one parsed request; `false` when the connection closes after it.
-    async fn serve_one(&mut self, mut req: Head) -> Result<bool, ConnError> {
+    /// Takes a parsed request off the read buffer, routes it and hands it
+    /// to its isolate. Not async: the request moves from the parser to the
+    /// isolate without passing through the connection's future, and only
+    /// what the answer needs is kept there.
+    fn begin(&mut self, mut req: Head) -> Begun {
         // Copied out, not split off: the read buffer stays one owner's, to
         // be reused whole once drained.
         if req.body > 0 {
@@ -145,31 +177,77 @@ where
         self.read.advance(req.head + req.body);
         let guard = self.tracker.start_request();
         self.ctx.stats.count_request(Protocol::H1);
-        let last = self.tracker.quota_reached();
+        let close = req.close || self.tracker.quota_reached();
         let started = Instant::now();
         // Routed and dispatched right here: the request is whole, so none
         // of `Finish`'s states for bodies still arriving are needed.
-        let mut resp = match self.ctx.service.route_wire(req.wire) {
-            WireRouted::Answered(answered) => answered,
+        let pending = match self.ctx.service.route_wire(req.wire) {
+            WireRouted::Answered(answered) => Pending::Answered(Box::new(answered)),
             WireRouted::To(target, request) => match target.worker.dispatch(&target.deployment, request) {
-                Err(e) => refused(&target, e),
-                Ok((reply, inflight)) => {
-                    let Some(replied) = self.answer(reply).await else {
+                Err(e) => Pending::Answered(Box::new(refused(&target, e))),
+                Ok((reply, inflight)) => Pending::Isolate {
+                    reply,
+                    inflight,
+                    target,
+                },
+            },
+        };
+        Begun {
+            guard,
+            started,
+            close,
+            pending,
+        }
+    }
+
+    /// Waits for a begun request's answer and writes it; `false` when the
+    /// connection closes after it.
+    async fn finish(&mut self, begun: Begun) -> Result<bool, ConnError> {
+        let Begun {
+            guard,
+            started,
+            close,
+            pending,
+        } = begun;
+        let mut resp = match pending {
+            Pending::Answered(answered) => *answered,
+            Pending::Isolate {
+                mut reply,
+                inflight,
+                target,
+            } => {
+                // A handler that answers at once has answered by now.
+                let replied = match reply.try_recv() {
+                    Ok(resp) => Some(resp),
+                    Err(oneshot::error::TryRecvError::Closed) => None,
+                    Err(oneshot::error::TryRecvError::Empty) => match self.answer(reply).await {
+                        Some(replied) => replied,
                         // The client left before its answer: dropping the
                         // reply's receiver tells the isolate.
-                        return Ok(false);
-                    };
-                    drop(inflight);
-                    answer(replied, &target)
-                }
-            },
+                        None => return Ok(false),
+                    },
+                };
+                drop(inflight);
+                answer(replied, &target)
+            }
         };
         crate::metrics::record_request(resp.status().as_u16(), started.elapsed());
         if let Some(alt_svc) = &self.ctx.alt_svc {
             resp.headers_mut().insert(header::ALT_SVC, alt_svc.clone());
         }
-        let close = req.close || last || self.graceful.load(Ordering::Relaxed);
-        let (ok, close) = self.write_response(resp, close).await?;
+        let close = close || self.graceful.load(Ordering::Relaxed);
+        let (parts, body) = resp.into_parts();
+        let (ok, close) = match body {
+            ResponseBody::Full(full) => {
+                // Encoded before the first await: the response is not kept
+                // in the connection's future while it is written.
+                let (tail, close) = self.encode_whole(&parts, full, close);
+                drop(parts);
+                self.write_whole(tail).await?;
+                (true, close)
+            }
+            ResponseBody::Stream(stream) => Box::pin(self.write_stream(parts, stream, close)).await?,
+        };
         drop(guard);
         Ok(ok && !close)
     }
@@ -178,12 +256,6 @@ where
     /// one), reading ahead meanwhile to see the client leave; `None` when
     /// it did.
     async fn answer<T>(&mut self, mut reply: oneshot::Receiver<T>) -> Option<Option<T>> {
-        // A handler that answers at once has answered by now.
-        match reply.try_recv() {
-            Ok(resp) => return Some(Some(resp)),
-            Err(oneshot::error::TryRecvError::Closed) => return Some(None),
-            Err(oneshot::error::TryRecvError::Empty) => {}
-        }
         poll_fn(|cx| {
             if let Poll::Ready(resp) = Pin::new(&mut reply).poll(cx) {
                 return Poll::Ready(Some(resp.ok()));
@@ -218,121 +290,136 @@ where
         pin!(self.io.read_buf(&mut self.read)).poll(cx)
     }
 
-    /// Writes `resp`, saying `connection: close` if `close` or if the
-    /// handler asked to. Returns whether its body was sent whole (the
+    /// Puts a whole response in the write buffer: its head, saying
+    /// `connection: close` if `close` or if the handler asked to, and its
+    /// body unless that is long, which is returned to be written after the
+    /// buffer. Also returns whether the head says close.
+    fn encode_whole(
+        &mut self,
+        parts: &http::response::Parts,
+        mut full: Full<Bytes>,
+        close: bool,
+    ) -> (Option<Bytes>, bool) {
+        let bodiless = matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
+        // A whole body is one frame, ready at once.
+        let data = match full.frame().now_or_never() {
+            Some(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+            _ => Bytes::new(),
+        };
+        let framing = if bodiless {
+            Framing::None
+        } else {
+            Framing::Length(data.len() as u64)
+        };
+        self.write.clear();
+        let close = encode_head(&mut self.write, parts, framing, close);
+        if bodiless || data.is_empty() {
+            (None, close)
+        } else if data.len() <= COPY_BODY {
+            self.write.extend_from_slice(&data);
+            (None, close)
+        } else {
+            (Some(data), close)
+        }
+    }
+
+    /// Writes the write buffer, then `tail`, and flushes.
+    async fn write_whole(&mut self, tail: Option<Bytes>) -> std::io::Result<()> {
+        match tail {
+            None => self.io.write_all(&self.write).await?,
+            Some(data) => write_all_vectored(&mut self.io, &[&self.write[..], &data[..]]).await?,
+        }
+        self.io.flush().await
+    }
+
+    /// Writes a streamed response, saying `connection: close` if `close` or
+    /// if the handler asked to. Returns whether its body was sent whole (the
     /// connection must close if not: the client cannot tell where the next
     /// response starts), and whether it said close.
-    async fn write_response(
+    async fn write_stream(
         &mut self,
-        resp: http::Response<ResponseBody>,
+        parts: http::response::Parts,
+        mut stream: UnsyncBoxBody<Bytes, std::io::Error>,
         close: bool,
     ) -> Result<(bool, bool), ConnError> {
-        let mut close = close;
-        let (parts, body) = resp.into_parts();
         let bodiless = matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
         self.write.clear();
-        match body {
-            ResponseBody::Full(mut full) => {
-                let data = match full.frame().await {
-                    Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
-                    _ => Bytes::new(),
-                };
-                let framing = if bodiless {
-                    Framing::None
-                } else {
-                    Framing::Length(data.len() as u64)
-                };
-                close = encode_head(&mut self.write, &parts, framing, close);
-                if bodiless || data.is_empty() {
-                    self.io.write_all(&self.write).await?;
-                } else if data.len() <= COPY_BODY {
-                    self.write.extend_from_slice(&data);
-                    self.io.write_all(&self.write).await?;
-                } else {
-                    write_all_vectored(&mut self.io, &[&self.write[..], &data[..]]).await?;
-                }
-            }
-            ResponseBody::Stream(mut stream) => {
-                let declared = parts
-                    .headers
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| decimal(v.as_bytes()));
-                let framing = match declared {
-                    _ if bodiless => Framing::None,
-                    Some(n) => Framing::Declared(n),
-                    None => Framing::Chunked,
-                };
-                close = encode_head(&mut self.write, &parts, framing, close);
-                if bodiless {
-                    self.io.write_all(&self.write).await?;
-                    self.io.flush().await?;
-                    return Ok((true, close));
-                }
-                // What is ready goes out together: the head with the first
-                // chunks, and every chunk the handler has produced by the
-                // time the last write is done, up to `STREAM_BATCH` bytes.
-                let mut batch = vec![Bytes::copy_from_slice(&self.write)];
-                let mut batched = 0;
-                let mut sent = 0u64;
-                loop {
-                    let frame = if batch.is_empty() {
-                        stream.frame().await
-                    } else {
-                        match stream.frame().now_or_never() {
-                            Some(frame) => frame,
-                            None => {
-                                self.write_batch(&mut batch).await?;
-                                batched = 0;
-                                continue;
-                            }
-                        }
-                    };
-                    let data = match frame {
-                        None => break,
-                        Some(Ok(frame)) => match frame.into_data() {
-                            Ok(data) if !data.is_empty() => data,
-                            _ => continue,
-                        },
-                        Some(Err(e)) => {
-                            tracing::debug!(error = %e, "response body failed; closing the connection");
-                            self.write_batch(&mut batch).await?;
-                            return Ok((false, true));
-                        }
-                    };
-                    sent += data.len() as u64;
-                    batched += data.len();
-                    match framing {
-                        Framing::Declared(n) if sent > n => {
-                            tracing::debug!(declared = n, "response body longer than its Content-Length");
-                            self.write_batch(&mut batch).await?;
-                            return Ok((false, true));
-                        }
-                        Framing::Chunked => {
-                            batch.push(Bytes::from(format!("{:x}\r\n", data.len())));
-                            batch.push(data);
-                            batch.push(Bytes::from_static(b"\r\n"));
-                        }
-                        _ => batch.push(data),
-                    }
-                    if batched >= STREAM_BATCH {
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| decimal(v.as_bytes()));
+        let framing = match declared {
+            _ if bodiless => Framing::None,
+            Some(n) => Framing::Declared(n),
+            None => Framing::Chunked,
+        };
+        let close = encode_head(&mut self.write, &parts, framing, close);
+        if bodiless {
+            self.io.write_all(&self.write).await?;
+            self.io.flush().await?;
+            return Ok((true, close));
+        }
+        // What is ready goes out together: the head with the first
+        // chunks, and every chunk the handler has produced by the
+        // time the last write is done, up to `STREAM_BATCH` bytes.
+        let mut batch = vec![Bytes::copy_from_slice(&self.write)];
+        let mut batched = 0;
+        let mut sent = 0u64;
+        loop {
+            let frame = if batch.is_empty() {
+                stream.frame().await
+            } else {
+                match stream.frame().now_or_never() {
+                    Some(frame) => frame,
+                    None => {
                         self.write_batch(&mut batch).await?;
                         batched = 0;
+                        continue;
                     }
                 }
-                match framing {
-                    Framing::Declared(n) if sent != n => {
-                        tracing::debug!(declared = n, sent, "response body shorter than its Content-Length");
-                        self.write_batch(&mut batch).await?;
-                        return Ok((false, true));
-                    }
-                    Framing::Chunked => batch.push(Bytes::from_static(b"0\r\n\r\n")),
-                    _ => {}
+            };
+            let data = match frame {
+                None => break,
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => data,
+                    _ => continue,
+                },
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "response body failed; closing the connection");
+                    self.write_batch(&mut batch).await?;
+                    return Ok((false, true));
                 }
+            };
+            sent += data.len() as u64;
+            batched += data.len();
+            match framing {
+                Framing::Declared(n) if sent > n => {
+                    tracing::debug!(declared = n, "response body longer than its Content-Length");
+                    self.write_batch(&mut batch).await?;
+                    return Ok((false, true));
+                }
+                Framing::Chunked => {
+                    batch.push(Bytes::from(format!("{:x}\r\n", data.len())));
+                    batch.push(data);
+                    batch.push(Bytes::from_static(b"\r\n"));
+                }
+                _ => batch.push(data),
+            }
+            if batched >= STREAM_BATCH {
                 self.write_batch(&mut batch).await?;
-                return Ok((true, close));
+                batched = 0;
             }
         }
-        self.io.flush().await?;
+        match framing {
+            Framing::Declared(n) if sent != n => {
+                tracing::debug!(declared = n, sent, "response body shorter than its Content-Length");
+                self.write_batch(&mut batch).await?;
+                return Ok((false, true));
+            }
+            Framing::Chunked => batch.push(Bytes::from_static(b"0\r\n\r\n")),
+            _ => {}
+        }
+        self.write_batch(&mut batch).await?;
         Ok((true, close))
     }
 
