@@ -381,18 +381,28 @@ profile_outpost() {
   } >"$PERF_MD"
 }
 
-# Round by round, handler by handler, every server in turn (Outpost first:
-# its hello peak sets the constant rate), so a slow spell on the machine
-# hits all servers, and a ratio compares runs a minute apart at most.
+# Round by round, handler by handler, every server in turn, so a slow spell
+# on the machine hits all servers. Outpost and Deno, the pair the goals
+# compare, run back to back, and swap places every other round so that
+# neither always has the later (or earlier) minute; Outpost goes first in
+# the first round, where its hello peak sets the constant rate.
 for server in $SERVERS; do
   case $server in
     outpost | workerd | deno | bun) ;;
     *) note "unknown server '$server' in BENCH_SERVERS" ;;
   esac
 done
+ORDER=
+for server in outpost deno $SERVERS; do
+  [[ " $SERVERS " == *" $server "* && " $ORDER " != *" $server "* ]] && ORDER+=" $server"
+done
 for round in $(seq "$ROUNDS"); do
+  order=$ORDER
+  if ((round % 2 == 0)) && [[ $ORDER == " outpost deno"* ]]; then
+    order=" deno outpost${ORDER# outpost deno}"
+  fi
   for h in $HANDLERS; do
-    for server in $SERVERS; do
+    for server in $order; do
       case $server in
         outpost) bin=$OUTPOST ;; workerd) bin=$WORKERD ;; deno) bin=$DENO ;; bun) bin=$BUN ;; *) continue ;;
       esac
@@ -471,8 +481,9 @@ p("## HTTP (`bench/http.sh`)")
 p("")
 p(f"Each server is pinned to CPU {scpu} and wrk to CPU {lcpu} (`taskset`); every server gets the same")
 p(f"load: wrk, 1 thread, {conns} keep-alive connections, a {warm} s warm-up run, then {dur} s measured.")
-p(f"{E['ROUNDS']} rounds: in each, every handler is run on every server in turn; every figure below is")
-p("the median over the rounds, column by column, and each ratio the median of the rounds' own ratios.")
+p(f"{E['ROUNDS']} rounds: in each, every handler is run on every server in turn, Outpost and Deno back to back")
+p("(swapping places every other round); every figure below is the median over the rounds, column by")
+p("column, and each ratio the median of the rounds' own ratios.")
 if nice != "0":
     p(f"Both run at nice {nice}, for precedence over other work on a shared machine.")
 p("A fresh server process per handler; it is polled with curl until it answers, its response is")
