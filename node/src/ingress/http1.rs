@@ -27,13 +27,13 @@ use http::header::{self, HeaderValue};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use outpost_js::HttpResponse;
 use outpost_js::clock::CoarseClock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use crate::router::Target;
 use crate::worker::InflightGuard;
-use outpost_js::HttpResponse;
 
 use super::conn::{ConnTracker, Protocol, RequestGuard, TrackedIo};
 use super::listener::{ConnContext, hyper_service};
@@ -246,6 +246,8 @@ where
                 self.write_whole(tail).await?;
                 (true, close)
             }
+            // Boxed: a stream's batching state stays out of the future
+            // every request on the connection goes through.
             ResponseBody::Stream(stream) => Box::pin(self.write_stream(parts, stream, close)).await?,
         };
         drop(guard);
