@@ -529,27 +529,6 @@ impl WorkerHandle {
         deployment: &str,
         request: HttpRequest,
     ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
-        self.dispatch_inner(deployment, request, None)
-    }
-
-    /// [`dispatch`](Self::dispatch) of a request that arrived at `arrived`,
-    /// a clock reading taken just before: when the request stays on this
-    /// thread, its isolate uses that reading instead of taking another.
-    pub fn dispatch_at(
-        &self,
-        deployment: &str,
-        request: HttpRequest,
-        arrived: Instant,
-    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
-        self.dispatch_inner(deployment, request, Some(arrived))
-    }
-
-    fn dispatch_inner(
-        &self,
-        deployment: &str,
-        request: HttpRequest,
-        arrived: Option<Instant>,
-    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
         let slot = self.slot(deployment).ok_or(DispatchError::NotLoaded)?;
         let shared = &self.pool.shared;
         if let Some(remaining) = slot.backoff.remaining(|| shared.now_ms()) {
@@ -577,7 +556,7 @@ impl WorkerHandle {
             LOCAL.with(|l| {
                 let l = l.borrow();
                 let l = l.as_ref().expect("checked above");
-                l.worker.borrow_mut().request(&slot, request, reply, arrived);
+                l.worker.borrow_mut().request(&slot, request, reply);
             });
             return Ok((rx, guard));
         }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use foldhash::{HashMap, HashSet};
 use outpost_js::{Bundle, HttpRequest, HttpResponse, Limit, Runtime, RuntimeOptions};
@@ -275,15 +275,7 @@ impl Worker {
 
     /// Dispatches a request to the deployment's isolate here (started if
     /// needed) and queues the isolate for polling if it has work left.
-    /// `arrived`: when the request reached this thread, if the caller read
-    /// the clock just before (see [`Runtime::dispatch_at`]).
-    pub(super) fn request(
-        &mut self,
-        slot: &Arc<Slot>,
-        request: HttpRequest,
-        reply: oneshot::Sender<HttpResponse>,
-        arrived: Option<Instant>,
-    ) {
+    pub(super) fn request(&mut self, slot: &Arc<Slot>, request: HttpRequest, reply: oneshot::Sender<HttpResponse>) {
         let Some(id) = self.runtime_for(slot) else {
             let _ = reply.send(HttpResponse::text(500, "Internal Server Error\n"));
             return;
@@ -295,7 +287,7 @@ impl Worker {
             iso.used = used;
             self.lru.insert((used, id));
         }
-        iso.rt.dispatch_at(request, reply, arrived.unwrap_or_else(Instant::now));
+        iso.rt.dispatch(request, reply);
         if let Some(limit) = iso.rt.poisoned_by() {
             // Counted before the isolate is dropped: the client already has
             // its 503 and may be asking again.
@@ -352,7 +344,7 @@ impl Worker {
     fn handle(&mut self, job: Job) {
         match job {
             Job::Request { slot, request, reply } => {
-                self.request(&slot, request, reply, None);
+                self.request(&slot, request, reply);
             }
             Job::Spawn(make) => {
                 tokio::task::spawn_local(make());
