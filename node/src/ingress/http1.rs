@@ -302,7 +302,7 @@ where
         mut full: Full<Bytes>,
         close: bool,
     ) -> (Option<Bytes>, bool) {
-        let bodiless = matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
+        let bodiless = bodiless(parts.status);
         // A whole body is one frame, ready at once.
         let data = match full.frame().now_or_never() {
             Some(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
@@ -344,7 +344,7 @@ where
         mut stream: UnsyncBoxBody<Bytes, std::io::Error>,
         close: bool,
     ) -> Result<(bool, bool), ConnError> {
-        let bodiless = matches!(parts.status.as_u16(), 100..=199 | 204 | 304);
+        let bodiless = bodiless(parts.status);
         self.write.clear();
         let declared = parts
             .headers
@@ -544,6 +544,12 @@ fn parse(buf: &[u8], limit: usize, max_headers: usize, scheme: &str) -> Parsed {
         body,
         close,
     })
+}
+
+/// Whether a response with `status` carries no body on the wire (1xx,
+/// 204, 304: RFC 9112, section 6.3).
+fn bodiless(status: http::StatusCode) -> bool {
+    matches!(status.as_u16(), 100..=199 | 204 | 304)
 }
 
 /// How a response body is delimited.
