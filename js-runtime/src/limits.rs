@@ -21,7 +21,7 @@
 
 use std::ffi::c_void;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::Waker;
 use std::thread::Thread;
@@ -130,6 +130,9 @@ struct MeterState {
     /// Tripped on the isolate's own thread (heap callback): the watchdog
     /// still has to terminate it.
     terminate: bool,
+    /// Slices begun so far: while this changes the watchdog keeps looking
+    /// instead of being woken per slice.
+    slices: u64,
 }
 
 /// An isolate's limits as its thread, the watchdog and the heap callback
@@ -171,14 +174,20 @@ impl Meter {
         // Slices are timed by the monotonic clock (vDSO, no syscall); the
         // thread's CPU clock is read by the watchdog for slices that run
         // long.
-        self.lock().slice = Some(Slice {
-            cpu_start: now,
-            cpu_seen: None,
-            cpu_budget,
-            wall_deadline,
-        });
+        {
+            let mut st = self.lock();
+            st.slice = Some(Slice {
+                cpu_start: now,
+                cpu_seen: None,
+                cpu_budget,
+                wall_deadline,
+            });
+            st.slices = st.slices.wrapping_add(1);
+        }
+        // After the lock: a watchdog going to sleep either finds this slice
+        // when it looks again under the lock, or set `asleep` before that
+        // look, which the release of the lock then makes visible here.
         let dog = watchdog();
-        dog.entries.fetch_add(1, Ordering::SeqCst);
         if cpu_budget < LOOK {
             // Due before the watchdog's next look (a request near the end
             // of its CPU time): it looks at once, then every tick.
@@ -204,7 +213,6 @@ impl Meter {
             let mut st = self.lock();
             (st.slice.take(), st.tripped)
         };
-        watchdog().exits.fetch_add(1, Ordering::SeqCst);
         let elapsed = cpu_start.elapsed();
         // Only a slice the watchdog saw costs a CPU-clock read.
         let seen = slice.filter(|s| s.cpu_seen.is_some());
@@ -243,15 +251,14 @@ impl Meter {
         self.waker.register(waker);
     }
 
-    /// The watchdog's look at this isolate: how soon to look again while
-    /// JS runs, and the next wall-clock deadline to wake up for.
-    fn check(&self, now: Instant, clocks: &mut ThreadClocks) -> (Option<Duration>, Option<Instant>) {
+    /// The watchdog's look at this isolate.
+    fn check(&self, now: Instant, clocks: &mut ThreadClocks) -> Look {
         let (cpu_now, cpu_before) = clocks.read(self.clock);
         let mut terminate = false;
         let mut wake = false;
         let mut look_in = None;
         let mut next = None;
-        {
+        let (running, slices) = {
             let mut st = self.lock();
             if st.tripped.is_none()
                 && let Some(slice) = &mut st.slice
@@ -298,7 +305,8 @@ impl Meter {
                 }
                 d => next = d,
             }
-        }
+            (st.slice.is_some(), st.slices)
+        };
         // Outside the lock: the isolate thread may be waiting for it.
         if terminate {
             self.handle.terminate_execution();
@@ -307,8 +315,30 @@ impl Meter {
         if wake {
             self.waker.wake();
         }
-        (look_in, next)
+        Look {
+            look_in,
+            next,
+            running,
+            slices,
+        }
     }
+
+    /// Whether JS runs on the isolate now.
+    fn running(&self) -> bool {
+        self.lock().slice.is_some()
+    }
+}
+
+/// What the watchdog's look at one isolate found.
+struct Look {
+    /// How soon to look again while its JS runs.
+    look_in: Option<Duration>,
+    /// The next wall-clock deadline to wake up for.
+    next: Option<Instant>,
+    /// JS was running.
+    running: bool,
+    /// Slices begun on it so far.
+    slices: u64,
 }
 
 /// V8's near-heap-limit callback: the isolate is out of heap. Grants
@@ -333,24 +363,23 @@ pub(crate) unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usiz
     current.saturating_add(initial.max(MIN_HEADROOM))
 }
 
-/// The process's watchdog thread and the isolates it watches.
+/// The process's watchdog thread and the isolates it watches. Entering
+/// and leaving JS touch only the isolate's own meter: the watchdog learns
+/// of slices by looking at the meters, and keeps looking for a while after
+/// the last one began instead of being woken per slice.
 struct Watchdog {
     meters: Mutex<Vec<Weak<Meter>>>,
-    /// Entries into JS so far (any isolate), and exits: the difference is
-    /// the slices running now. Entries keep the watchdog looking for a
-    /// while instead of it being woken per entry.
-    entries: AtomicU64,
-    exits: AtomicU64,
     /// The watchdog sleeps until woken or until a wall-clock deadline.
     asleep: AtomicBool,
     thread: Thread,
 }
 
 impl Watchdog {
-    /// Slices running now.
-    fn running(&self) -> u64 {
-        let exits = self.exits.load(Ordering::SeqCst);
-        self.entries.load(Ordering::SeqCst).saturating_sub(exits)
+    /// The meters of the isolates alive now.
+    fn meters(&self) -> Vec<Arc<Meter>> {
+        let mut meters = self.meters.lock().unwrap_or_else(|e| e.into_inner());
+        meters.retain(|m| m.strong_count() > 0);
+        meters.iter().filter_map(Weak::upgrade).collect()
     }
 
     fn wake_if_asleep(&self) {
@@ -375,8 +404,6 @@ fn watchdog() -> &'static Watchdog {
             .expect("spawning the limits watchdog thread");
         Watchdog {
             meters: Mutex::default(),
-            entries: AtomicU64::new(0),
-            exits: AtomicU64::new(0),
             asleep: AtomicBool::new(false),
             thread: thread.thread().clone(),
         }
@@ -419,20 +446,19 @@ fn watch(dog: &Watchdog) -> ! {
     loop {
         clocks.next_look();
         let now = Instant::now();
-        let meters: Vec<Arc<Meter>> = {
-            let mut meters = dog.meters.lock().unwrap_or_else(|e| e.into_inner());
-            meters.retain(|m| m.strong_count() > 0);
-            meters.iter().filter_map(Weak::upgrade).collect()
-        };
         let mut look_in: Option<Duration> = None;
         let mut next: Option<Instant> = None;
-        for meter in &meters {
-            let (l, n) = meter.check(now, &mut clocks);
-            look_in = earliest(look_in, l);
-            next = earliest(next, n);
+        let mut running = false;
+        // Slices begun on the isolates alive: a change (new slices, or an
+        // isolate gone) is activity.
+        let mut activity = 0u64;
+        for meter in dog.meters() {
+            let look = meter.check(now, &mut clocks);
+            look_in = earliest(look_in, look.look_in);
+            next = earliest(next, look.next);
+            running |= look.running;
+            activity = activity.wrapping_add(look.slices);
         }
-        drop(meters);
-        let activity = dog.entries.load(Ordering::Relaxed);
         if activity != last_activity {
             last_activity = activity;
             active_until = now + IDLE_GRACE;
@@ -441,15 +467,16 @@ fn watch(dog: &Watchdog) -> ! {
             std::thread::park_timeout(look_in);
             continue;
         }
-        if dog.running() > 0 || now < active_until {
+        if running || now < active_until {
             std::thread::park_timeout(LOOK);
             continue;
         }
         // Idle: sleep until a deadline or until JS runs again. `asleep` is
-        // set before `running` is read again, so an entry either sees it
-        // (and unparks) or is seen here.
+        // set before the meters are looked at again, each under its lock:
+        // a slice that began before that look is seen, and one that began
+        // after it sees `asleep` and unparks (see `Meter::begin`).
         dog.asleep.store(true, Ordering::SeqCst);
-        if dog.running() > 0 {
+        if dog.meters().iter().any(|m| m.running()) {
             dog.asleep.store(false, Ordering::SeqCst);
             continue;
         }
@@ -584,6 +611,58 @@ mod tests {
         );
         assert_eq!((resp.status, resp.text().as_str()), (200, "fine"));
         assert!(!rt.is_poisoned());
+    }
+
+    /// Run alone in a process of its own (this test binary again), where no
+    /// other test keeps the watchdog awake: JS that starts while it sleeps
+    /// must wake it, or a busy loop would run forever.
+    #[test]
+    fn a_busy_loop_that_starts_while_the_watchdog_sleeps_is_stopped() {
+        const CHILD: &str = "OUTPOST_WATCHDOG_ALONE";
+        if std::env::var_os(CHILD).is_none() {
+            let name = "limits::tests::a_busy_loop_that_starts_while_the_watchdog_sleeps_is_stopped";
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", name, "--nocapture", "--test-threads=1"])
+                .env(CHILD, "1")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("the test binary runs again");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if Instant::now() > deadline {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "the test alone in its process: {status:?} (None: the busy loop was never stopped)"
+            );
+            return;
+        }
+        let code = "export default { fetch(req) { \
+            if (new URL(req.url).pathname === '/') for (;;) {} \
+            return new Response('fine'); } };";
+        let mut rt = runtime(code, options());
+        let mut warm = get();
+        warm.url = "http://limits.test/ok".into();
+        assert_eq!(rt.call(warm).unwrap().status, 200);
+        // Idle for the grace period: the watchdog goes to sleep.
+        let waited = Instant::now();
+        while !super::watchdog().asleep.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(waited.elapsed() < Duration::from_secs(30), "the watchdog never slept");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let resp = call(&mut rt);
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (503, "outpost: cpu limit exceeded")
+        );
     }
 
     #[test]
