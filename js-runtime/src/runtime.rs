@@ -452,6 +452,14 @@ impl Runtime {
     /// the handler has produced status and headers; its body may still be
     /// streaming. A handler that fails answers 500 (the error is logged).
     pub fn dispatch(&mut self, request: HttpRequest, reply: oneshot::Sender<HttpResponse>) {
+        self.dispatch_at(request, reply, Instant::now());
+    }
+
+    /// [`dispatch`](Self::dispatch) with the clock read by the caller just
+    /// before (`now`, at most microseconds ago): the request's wall-clock
+    /// time, and the CPU time charged for the slice it starts, count from
+    /// then. One clock reading fewer per request.
+    pub fn dispatch_at(&mut self, request: HttpRequest, reply: oneshot::Sender<HttpResponse>, now: Instant) {
         if let Some(limit) = self.poisoned {
             let _ = reply.send(HttpResponse::limit_exceeded(limit));
             return;
@@ -470,7 +478,6 @@ impl Runtime {
             id
         };
         // One clock reading serves the request's start and its slice's.
-        let now = Instant::now();
         self.usage.push(
             self.usage_key(id),
             Usage {

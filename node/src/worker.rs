@@ -529,6 +529,27 @@ impl WorkerHandle {
         deployment: &str,
         request: HttpRequest,
     ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
+        self.dispatch_inner(deployment, request, None)
+    }
+
+    /// [`dispatch`](Self::dispatch) of a request that arrived at `arrived`,
+    /// a clock reading taken just before: when the request stays on this
+    /// thread, its isolate uses that reading instead of taking another.
+    pub fn dispatch_at(
+        &self,
+        deployment: &str,
+        request: HttpRequest,
+        arrived: Instant,
+    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
+        self.dispatch_inner(deployment, request, Some(arrived))
+    }
+
+    fn dispatch_inner(
+        &self,
+        deployment: &str,
+        request: HttpRequest,
+        arrived: Option<Instant>,
+    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
         let slot = self.slot(deployment).ok_or(DispatchError::NotLoaded)?;
         let shared = &self.pool.shared;
         if let Some(remaining) = slot.backoff.remaining(|| shared.now_ms()) {
@@ -556,7 +577,7 @@ impl WorkerHandle {
             LOCAL.with(|l| {
                 let l = l.borrow();
                 let l = l.as_ref().expect("checked above");
-                l.worker.borrow_mut().request(&slot, request, reply);
+                l.worker.borrow_mut().request(&slot, request, reply, arrived);
             });
             return Ok((rx, guard));
         }
@@ -817,6 +838,55 @@ mod tests {
         assert!(!answered, "the offender ran on the thread its request arrived on");
         assert_eq!(status, 503);
         assert!(pool.threads_of(&spin).contains(&1), "on {:?}", pool.threads_of(&spin));
+    }
+
+    /// A request that arrives on its isolate's thread with the ingress's
+    /// clock reading, when the isolate has to be started for it first
+    /// (here it was evicted): its time counts from after the start, whose
+    /// top level takes twice the request's wall-clock limit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn starting_an_isolate_for_a_request_is_not_charged_to_it() {
+        let limits = PoolLimits {
+            isolate_memory_budget: Some(1),
+            ..Default::default()
+        };
+        let (pool, _joins) = spawn_pool(1, config(), limits).unwrap();
+        let wall_limit = std::time::Duration::from_millis(300);
+        let slow_start = format!(
+            "const end = Date.now() + {}; while (Date.now() < end) {{}}\n\
+             export default {{ async fetch() {{ await new Promise(r => setTimeout(r, 1)); return new Response('up'); }} }};",
+            2 * wall_limit.as_millis()
+        );
+        let options = RuntimeOptions {
+            wall_limit,
+            startup_cpu_limit: std::time::Duration::from_secs(5),
+            ..RuntimeOptions::default()
+        };
+        pool.load_with("slow".into(), Arc::new(Bundle::single("s.js", slow_start)), options)
+            .await
+            .unwrap();
+        let hi = "export default { fetch() { return new Response('hi'); } };";
+        pool.load("other".into(), Arc::new(Bundle::single("o.js", hi)))
+            .await
+            .unwrap();
+        assert!(!pool.is_warm("slow"), "starting the other isolate evicted it");
+        let (tx, rx) = oneshot::channel();
+        let tx = Mutex::new(Some(tx));
+        let handle = pool.clone();
+        let done = pool.spawn_on_each(move |_| {
+            let (handle, tx) = (handle.clone(), tx.lock().unwrap().take());
+            async move {
+                let arrived = Instant::now();
+                let (reply, _guard) = handle.dispatch_at("slow", request(), arrived).unwrap();
+                let resp = reply.await.unwrap();
+                if let Some(tx) = tx {
+                    let _ = tx.send((resp.status, text(resp)));
+                }
+            }
+        });
+        assert_eq!(done.len(), 1, "one serving thread");
+        assert_eq!(rx.await.unwrap(), (200, "up".to_string()));
+        assert!(pool.is_warm("slow"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

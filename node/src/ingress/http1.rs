@@ -183,7 +183,7 @@ where
         // of `Finish`'s states for bodies still arriving are needed.
         let pending = match self.ctx.service.route_wire(req.wire) {
             WireRouted::Answered(answered) => Pending::Answered(Box::new(answered)),
-            WireRouted::To(target, request) => match target.worker.dispatch(&target.deployment, request) {
+            WireRouted::To(target, request) => match target.worker.dispatch_at(&target.deployment, request, started) {
                 Err(e) => Pending::Answered(Box::new(refused(&target, e))),
                 Ok((reply, inflight)) => Pending::Isolate {
                     reply,

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use foldhash::{HashMap, HashSet};
 use outpost_js::{Bundle, HttpRequest, HttpResponse, Limit, Runtime, RuntimeOptions};
@@ -252,11 +252,12 @@ impl Worker {
     }
 
     /// The deployment's live isolate on this thread, started on demand — and
-    /// started afresh when a limit stopped the previous one.
-    fn runtime_for(&mut self, slot: &Arc<Slot>) -> Option<IsolateId> {
+    /// started afresh when a limit stopped the previous one; `true` with it
+    /// when it was started now.
+    fn runtime_for(&mut self, slot: &Arc<Slot>) -> Option<(IsolateId, bool)> {
         if let Some(&id) = self.live.get(&slot.key) {
             match self.isolates.get(&id).and_then(|iso| iso.rt.poisoned_by()) {
-                None => return Some(id),
+                None => return Some((id, false)),
                 Some(limit) => {
                     self.stopped(slot, limit);
                     self.discard(id);
@@ -265,7 +266,7 @@ impl Worker {
         }
         let recreated = self.evicted.remove(&slot.key);
         match self.launch(slot, &slot.code(), recreated) {
-            Ok(id) => Some(id),
+            Ok(id) => Some((id, true)),
             Err(e) => {
                 tracing::error!(deployment = %slot.key, error = %e, "isolate failed to start");
                 None
@@ -275,8 +276,18 @@ impl Worker {
 
     /// Dispatches a request to the deployment's isolate here (started if
     /// needed) and queues the isolate for polling if it has work left.
-    pub(super) fn request(&mut self, slot: &Arc<Slot>, request: HttpRequest, reply: oneshot::Sender<HttpResponse>) {
-        let Some(id) = self.runtime_for(slot) else {
+    /// `arrived`: when the request reached this thread, if the caller read
+    /// the clock just before (see [`Runtime::dispatch_at`]). It is not used
+    /// when the isolate had to be started first: the request's time starts
+    /// after that.
+    pub(super) fn request(
+        &mut self,
+        slot: &Arc<Slot>,
+        request: HttpRequest,
+        reply: oneshot::Sender<HttpResponse>,
+        arrived: Option<Instant>,
+    ) {
+        let Some((id, started)) = self.runtime_for(slot) else {
             let _ = reply.send(HttpResponse::text(500, "Internal Server Error\n"));
             return;
         };
@@ -287,7 +298,8 @@ impl Worker {
             iso.used = used;
             self.lru.insert((used, id));
         }
-        iso.rt.dispatch(request, reply);
+        let arrived = arrived.filter(|_| !started).unwrap_or_else(Instant::now);
+        iso.rt.dispatch_at(request, reply, arrived);
         if let Some(limit) = iso.rt.poisoned_by() {
             // Counted before the isolate is dropped: the client already has
             // its 503 and may be asking again.
@@ -344,7 +356,7 @@ impl Worker {
     fn handle(&mut self, job: Job) {
         match job {
             Job::Request { slot, request, reply } => {
-                self.request(&slot, request, reply);
+                self.request(&slot, request, reply, None);
             }
             Job::Spawn(make) => {
                 tokio::task::spawn_local(make());
