@@ -642,17 +642,21 @@ enum Side {
 /// A future that is polled only after a waker it handed out fired (and
 /// once at first). Where a task waits on several futures and one of them
 /// wakes it far more often than the rest, wrapping the rest in this spares
-/// polling them on each of the busy one's wake-ups.
+/// polling them on each of the busy one's wake-ups — and a poll of it that
+/// finds no wake-up costs one load, no atomic write.
 struct WokenOnly<F> {
     inner: Pin<Box<F>>,
     gate: Arc<Gate>,
+    /// The task's waker as last given to the gate.
+    registered: Option<std::task::Waker>,
 }
 
 /// The waker [`WokenOnly`] gives its future: it records the wake-up and
-/// passes it on to the task.
+/// passes it on to the task. It keeps the task's waker (wakes do not take
+/// it), so a poll that finds the same task need not give it again.
 struct Gate {
     woken: std::sync::atomic::AtomicBool,
-    task: futures::task::AtomicWaker,
+    task: std::sync::Mutex<Option<std::task::Waker>>,
 }
 
 impl std::task::Wake for Gate {
@@ -661,8 +665,13 @@ impl std::task::Wake for Gate {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        // Set before the waker is read under the lock: a poll that gave a
+        // new waker after this read either sees the flag, or its waker
+        // here.
         self.woken.store(true, Ordering::Release);
-        self.task.wake();
+        if let Some(task) = &*self.task.lock().unwrap_or_else(|e| e.into_inner()) {
+            task.wake_by_ref();
+        }
     }
 }
 
@@ -672,8 +681,9 @@ impl<F: Future> WokenOnly<F> {
             inner: Box::pin(inner),
             gate: Arc::new(Gate {
                 woken: std::sync::atomic::AtomicBool::new(true),
-                task: futures::task::AtomicWaker::new(),
+                task: std::sync::Mutex::new(None),
             }),
+            registered: None,
         }
     }
 }
@@ -682,14 +692,24 @@ impl<F: Future> Future for WokenOnly<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
-        // Registered before the flag is read: a wake-up in between still
-        // reaches this task.
-        self.gate.task.register(cx.waker());
-        if !self.gate.woken.swap(false, Ordering::AcqRel) {
+        let this = &mut *self;
+        if this.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            // The gate wakes this task already: nothing to do unless it
+            // was woken.
+            if !this.gate.woken.load(Ordering::Acquire) {
+                return std::task::Poll::Pending;
+            }
+        } else {
+            // Given before the flag is read: a wake-up in between still
+            // reaches this task.
+            *this.gate.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+            this.registered = Some(cx.waker().clone());
+        }
+        if !this.gate.woken.swap(false, Ordering::AcqRel) {
             return std::task::Poll::Pending;
         }
-        let waker = std::task::Waker::from(self.gate.clone());
-        self.inner.as_mut().poll(&mut std::task::Context::from_waker(&waker))
+        let waker = std::task::Waker::from(this.gate.clone());
+        this.inner.as_mut().poll(&mut std::task::Context::from_waker(&waker))
     }
 }
 
@@ -764,6 +784,49 @@ mod tests {
         assert_eq!(task_wakes.load(Ordering::SeqCst), 1);
         assert!(fut.as_mut().poll(&mut cx).is_ready());
         assert_eq!(polls.load(Ordering::SeqCst), 2);
+    }
+
+    /// Wake-ups keep reaching the task after the first (the gate keeps its
+    /// waker), and a poll from another task moves them there.
+    #[test]
+    fn a_woken_only_future_passes_on_every_wake_up_to_the_task_that_polled_it_last() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let ready = Arc::new(AtomicBool::new(false));
+        let inner_waker = Arc::new(Mutex::new(None));
+        let mut fut = std::pin::pin!(WokenOnly::new(Probe {
+            polls: polls.clone(),
+            ready: ready.clone(),
+            waker: inner_waker.clone(),
+        }));
+        struct CountWake(AtomicUsize);
+        impl Wake for CountWake {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let (a, b) = (
+            Arc::new(CountWake(AtomicUsize::new(0))),
+            Arc::new(CountWake(AtomicUsize::new(0))),
+        );
+        let (task_a, task_b) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        assert!(fut.as_mut().poll(&mut Context::from_waker(&task_a)).is_pending());
+        for round in 1..=3 {
+            // Woken from another thread, as a shutdown signal is.
+            let inner = inner_waker.lock().unwrap().clone().unwrap();
+            std::thread::spawn(move || inner.wake()).join().unwrap();
+            assert_eq!(a.0.load(Ordering::SeqCst), round, "wake-up {round} reached the task");
+            assert!(fut.as_mut().poll(&mut Context::from_waker(&task_a)).is_pending());
+            assert_eq!(polls.load(Ordering::SeqCst), round + 1);
+            // Not woken: not polled.
+            assert!(fut.as_mut().poll(&mut Context::from_waker(&task_a)).is_pending());
+            assert_eq!(polls.load(Ordering::SeqCst), round + 1);
+        }
+        // Polled from task b: the next wake-up goes there.
+        assert!(fut.as_mut().poll(&mut Context::from_waker(&task_b)).is_pending());
+        inner_waker.lock().unwrap().clone().unwrap().wake();
+        assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (3, 1));
+        ready.store(true, Ordering::SeqCst);
+        assert!(fut.as_mut().poll(&mut Context::from_waker(&task_b)).is_ready());
     }
 
     #[tokio::test]
