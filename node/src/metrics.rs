@@ -2,12 +2,17 @@
 //! `outpost_`; `/metrics` on the admin listener serves them (Prometheus
 //! text format).
 //!
-//! Counters and gauges are the Prometheus exporter's. Histograms are
-//! [`FixedHistogram`]s: the exporter's keep every recorded value until the
-//! next render or upkeep, a node nobody scrapes would keep them all, and
-//! the request path would write a new value to memory per request. A
-//! fixed-bucket histogram counts the value into its bucket as it is
-//! recorded, in memory that never grows.
+//! Counters and gauges are the Prometheus exporter's, but for the
+//! counters every request adds to ([`SHARDED_COUNTERS`]), which are
+//! [`ShardedCounter`]s. Histograms are [`FixedHistogram`]s: the exporter's
+//! keep every recorded value until the next render or upkeep, a node nobody
+//! scrapes would keep them all, and the request path would write a new
+//! value to memory per request. A fixed-bucket histogram counts the value
+//! into its bucket as it is recorded, in memory that never grows.
+//!
+//! Both keep their counts in per-thread shards ([`Writer`]): a thread that
+//! has a shard of its own adds to it with a plain load and store, no
+//! locked instruction, and no other core writes that cache line.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -47,18 +52,67 @@ const BUCKETS: [f64; 13] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// Each histogram's counts are kept in this many shards, a thread always
-/// writing to the same one, so that isolate threads recording at once do
-/// not contend for one cache line.
-const SHARDS: usize = 8;
+/// Counters every request adds to: [`ShardedCounter`]s, not the
+/// exporter's (which take two locked instructions per increment, on a
+/// cache line every thread writes).
+const SHARDED_COUNTERS: [&str; 1] = [REQUESTS];
 
-/// The shard this thread records into.
-fn shard_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+/// Shards per sharded counter or histogram: the first `SHARDS - 1` threads
+/// that record get one each; threads after them share the last.
+const SHARDS: usize = 16;
+
+/// How the calling thread adds to sharded counts.
+#[derive(Clone, Copy, Debug)]
+enum Writer {
+    /// Into shard `i`, which no other thread writes.
+    Sole(usize),
+    /// Into the last shard, with other threads.
+    Shared,
+}
+
+impl Writer {
+    /// The calling thread's (fixed for its lifetime, the same for every
+    /// counter and histogram).
+    fn current() -> Writer {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static WRITER: Writer = match NEXT.fetch_add(1, Ordering::Relaxed) {
+                i if i < SHARDS - 1 => Writer::Sole(i),
+                _ => Writer::Shared,
+            };
+        }
+        WRITER.with(|w| *w)
     }
-    SHARD.with(|s| *s)
+
+    fn shard(self) -> usize {
+        match self {
+            Writer::Sole(i) => i,
+            Writer::Shared => SHARDS - 1,
+        }
+    }
+
+    /// Adds `n` to `cell`, a count in this writer's shard.
+    fn add(self, cell: &AtomicU64, n: u64) {
+        match self {
+            // No other thread writes it: readers see the old or the new
+            // value, never a torn one.
+            Writer::Sole(_) => cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed),
+            Writer::Shared => {
+                cell.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Adds `v` to `cell`, an `f64` (as bits) in this writer's shard.
+    fn add_f64(self, cell: &AtomicU64, v: f64) {
+        let plus = |bits: u64| (f64::from_bits(bits) + v).to_bits();
+        match self {
+            Writer::Sole(_) => cell.store(plus(cell.load(Ordering::Relaxed)), Ordering::Relaxed),
+            Writer::Shared => {
+                let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| Some(plus(bits)));
+            }
+        }
+    }
 }
 
 /// One shard's counts: per bucket (not cumulative), and the sum of the
@@ -68,6 +122,38 @@ fn shard_index() -> usize {
 struct Shard {
     counts: [AtomicU64; BUCKETS.len() + 1],
     sum: AtomicU64,
+}
+
+/// A counter kept in [`SHARDS`] shards.
+#[derive(Default)]
+pub struct ShardedCounter {
+    shards: [PaddedCount; SHARDS],
+    /// The highest value it was set to (`absolute`), if it is above the
+    /// shards' sum.
+    floor: AtomicU64,
+}
+
+/// One shard of a [`ShardedCounter`], alone on its cache line.
+#[repr(align(128))]
+#[derive(Default)]
+struct PaddedCount(AtomicU64);
+
+impl ShardedCounter {
+    fn value(&self) -> u64 {
+        let sum = self.shards.iter().map(|s| s.0.load(Ordering::Relaxed)).sum();
+        self.floor.load(Ordering::Relaxed).max(sum)
+    }
+}
+
+impl metrics::CounterFn for ShardedCounter {
+    fn increment(&self, value: u64) {
+        let writer = Writer::current();
+        writer.add(&self.shards[writer.shard()].0, value);
+    }
+
+    fn absolute(&self, value: u64) {
+        self.floor.fetch_max(value, Ordering::Relaxed);
+    }
 }
 
 /// A Prometheus histogram with fixed buckets ([`BUCKETS`]).
@@ -96,82 +182,116 @@ impl metrics::HistogramFn for FixedHistogram {
         if value.is_nan() {
             return;
         }
-        let shard = &self.shards[shard_index()];
+        let writer = Writer::current();
+        let shard = &self.shards[writer.shard()];
         // The first bucket whose bound is at least the value (`le`).
         let bucket = BUCKETS.partition_point(|&bound| bound < value);
-        shard.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        let _ = shard.sum.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-            Some((f64::from_bits(bits) + value).to_bits())
-        });
+        writer.add(&shard.counts[bucket], 1);
+        writer.add_f64(&shard.sum, value);
     }
 }
 
-/// The histograms registered so far, by key, and their descriptions.
-#[derive(Default)]
-struct Histograms {
-    by_key: Mutex<Vec<(Key, Arc<FixedHistogram>)>>,
+/// The metrics of one kind registered so far, by key, and their
+/// descriptions.
+struct Registry<T> {
+    by_key: Mutex<Vec<(Key, Arc<T>)>>,
     help: Mutex<Vec<(KeyName, SharedString)>>,
 }
 
-impl Histograms {
-    fn get_or_create(&self, key: &Key) -> Arc<FixedHistogram> {
-        let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, h)) = by_key.iter().find(|(k, _)| k == key) {
-            return h.clone();
+impl<T> Default for Registry<T> {
+    fn default() -> Self {
+        Registry {
+            by_key: Mutex::default(),
+            help: Mutex::default(),
         }
-        let h = Arc::new(FixedHistogram::default());
-        by_key.push((key.clone(), h.clone()));
-        h
+    }
+}
+
+impl<T: Default> Registry<T> {
+    fn get_or_create(&self, key: &Key) -> Arc<T> {
+        let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, m)) = by_key.iter().find(|(k, _)| k == key) {
+            return m.clone();
+        }
+        let m = Arc::new(T::default());
+        by_key.push((key.clone(), m.clone()));
+        m
     }
 
-    /// Appends every histogram to `out` in the Prometheus text format.
-    fn render(&self, out: &mut String) {
-        let mut by_key: Vec<(Key, Arc<FixedHistogram>)> = self.by_key.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    fn describe(&self, key: KeyName, description: SharedString) {
+        let mut help = self.help.lock().unwrap_or_else(|e| e.into_inner());
+        help.retain(|(name, _)| *name != key);
+        help.push((key, description));
+    }
+
+    /// Appends every metric to `out` in the Prometheus text format, of
+    /// TYPE `kind`; `samples` writes one metric's lines, given its name
+    /// and labels.
+    fn render(&self, out: &mut String, kind: &str, samples: impl Fn(&mut String, &str, &LabelSet, &T)) {
+        let mut by_key: Vec<(Key, Arc<T>)> = self.by_key.lock().unwrap_or_else(|e| e.into_inner()).clone();
         // By name, then labels: a name's series together, under one TYPE line.
         by_key.sort_by(|(a, _), (b, _)| a.cmp(b));
         let help = self.help.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut last_name = None;
-        for (key, h) in &by_key {
+        for (key, m) in &by_key {
             let name = formatting::sanitize_metric_name(key.name());
             if last_name.as_ref() != Some(&name) {
                 if let Some((_, text)) = help.iter().find(|(n, _)| n.as_str() == key.name()) {
                     formatting::write_help_line(out, &name, None, None, text);
                 }
-                formatting::write_type_line(out, &name, None, None, "histogram");
+                formatting::write_type_line(out, &name, None, None, kind);
                 last_name = Some(name.clone());
             }
             let labels = LabelSet::from_key_and_global(key, &IndexMap::new());
-            let (counts, sum) = h.snapshot();
-            let mut cumulative = 0;
-            for (i, count) in counts.iter().enumerate() {
-                cumulative += count;
-                let bound = BUCKETS.get(i).map_or_else(|| "+Inf".to_string(), f64::to_string);
-                formatting::write_metric_line(
-                    out,
-                    &name,
-                    Some("bucket"),
-                    &labels,
-                    Some(("le", bound)),
-                    cumulative,
-                    None,
-                );
-            }
-            formatting::write_metric_line::<&str, _>(out, &name, Some("sum"), &labels, None, sum, None);
-            formatting::write_metric_line::<&str, _>(out, &name, Some("count"), &labels, None, cumulative, None);
+            samples(out, &name, &labels, m);
         }
     }
 }
 
-/// The node's recorder: counters and gauges go to the Prometheus
-/// exporter's recorder, histograms are [`FixedHistogram`]s.
+/// Writes a histogram's sample lines.
+fn histogram_samples(out: &mut String, name: &str, labels: &LabelSet, h: &FixedHistogram) {
+    let (counts, sum) = h.snapshot();
+    let mut cumulative = 0;
+    for (i, count) in counts.iter().enumerate() {
+        cumulative += count;
+        let bound = BUCKETS.get(i).map_or_else(|| "+Inf".to_string(), f64::to_string);
+        formatting::write_metric_line(out, name, Some("bucket"), labels, Some(("le", bound)), cumulative, None);
+    }
+    formatting::write_metric_line::<&str, _>(out, name, Some("sum"), labels, None, sum, None);
+    formatting::write_metric_line::<&str, _>(out, name, Some("count"), labels, None, cumulative, None);
+}
+
+/// The node's recorder: gauges and most counters go to the Prometheus
+/// exporter's recorder; [`SHARDED_COUNTERS`] are [`ShardedCounter`]s and
+/// histograms [`FixedHistogram`]s.
 struct NodeRecorder {
     prometheus: PrometheusRecorder,
-    histograms: Arc<Histograms>,
+    own: Arc<OwnMetrics>,
+}
+
+/// The metrics the node keeps itself, and renders after the exporter's.
+#[derive(Default)]
+struct OwnMetrics {
+    counters: Registry<ShardedCounter>,
+    histograms: Registry<FixedHistogram>,
+}
+
+impl OwnMetrics {
+    fn render(&self, out: &mut String) {
+        self.counters.render(out, "counter", |out, name, labels, c| {
+            formatting::write_metric_line::<&str, _>(out, name, None, labels, None, c.value(), None);
+        });
+        self.histograms.render(out, "histogram", histogram_samples);
+    }
 }
 
 impl metrics::Recorder for NodeRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.prometheus.describe_counter(key, unit, description);
+        if SHARDED_COUNTERS.contains(&key.as_str()) {
+            self.own.counters.describe(key, description);
+        } else {
+            self.prometheus.describe_counter(key, unit, description);
+        }
     }
 
     fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
@@ -179,13 +299,15 @@ impl metrics::Recorder for NodeRecorder {
     }
 
     fn describe_histogram(&self, key: KeyName, _unit: Option<Unit>, description: SharedString) {
-        let mut help = self.histograms.help.lock().unwrap_or_else(|e| e.into_inner());
-        help.retain(|(name, _)| *name != key);
-        help.push((key, description));
+        self.own.histograms.describe(key, description);
     }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> metrics::Counter {
-        self.prometheus.register_counter(key, metadata)
+        if SHARDED_COUNTERS.contains(&key.name()) {
+            metrics::Counter::from_arc(self.own.counters.get_or_create(key))
+        } else {
+            self.prometheus.register_counter(key, metadata)
+        }
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> metrics::Gauge {
@@ -193,7 +315,7 @@ impl metrics::Recorder for NodeRecorder {
     }
 
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> metrics::Histogram {
-        metrics::Histogram::from_arc(self.histograms.get_or_create(key))
+        metrics::Histogram::from_arc(self.own.histograms.get_or_create(key))
     }
 }
 
@@ -201,7 +323,7 @@ impl metrics::Recorder for NodeRecorder {
 #[derive(Clone)]
 pub struct MetricsHandle {
     prometheus: PrometheusHandle,
-    histograms: Arc<Histograms>,
+    own: Arc<OwnMetrics>,
 }
 
 impl MetricsHandle {
@@ -211,19 +333,19 @@ impl MetricsHandle {
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
-        self.histograms.render(&mut out);
+        self.own.render(&mut out);
         out
     }
 }
 
 fn recorder() -> (NodeRecorder, MetricsHandle) {
     let prometheus = PrometheusBuilder::new().build_recorder();
-    let histograms = Arc::new(Histograms::default());
+    let own = Arc::new(OwnMetrics::default());
     let handle = MetricsHandle {
         prometheus: prometheus.handle(),
-        histograms: histograms.clone(),
+        own: own.clone(),
     };
-    (NodeRecorder { prometheus, histograms }, handle)
+    (NodeRecorder { prometheus, own }, handle)
 }
 
 static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
@@ -242,8 +364,8 @@ pub fn install() -> MetricsHandle {
         .clone()
 }
 
-/// Handles resolved once: recording is then an atomic add, with no
-/// registry lookup on the request path.
+/// Handles resolved once: recording is then an add to the thread's shard,
+/// with no registry lookup on the request path.
 struct RequestMetrics {
     by_class: [metrics::Counter; 5],
     duration: metrics::Histogram,
@@ -393,21 +515,41 @@ mod tests {
 
     #[test]
     fn threads_recording_at_once_lose_no_value() {
+        const PER_THREAD: usize = 200_000;
         let (recorder, handle) = recorder();
         let meta = Metadata::new("t", metrics::Level::INFO, None);
         let h = recorder.register_histogram(&Key::from_name("t_seconds"), &meta);
+        let key = Key::from_parts(REQUESTS, vec![metrics::Label::new("status", "2xx")]);
+        let c = recorder.register_counter(&key, &meta);
+        // More threads than shards: some share one. All at once, for long
+        // enough that they overlap.
+        let start = std::sync::Barrier::new(SHARDS + 3);
         std::thread::scope(|s| {
             for _ in 0..SHARDS + 3 {
-                let h = h.clone();
+                let (h, c, start) = (h.clone(), c.clone(), &start);
                 s.spawn(move || {
-                    for _ in 0..20_000 {
+                    start.wait();
+                    for _ in 0..PER_THREAD {
                         h.record(0.25);
+                        c.increment(1);
                     }
                 });
             }
         });
         let text = handle.render();
-        let n = (SHARDS + 3) * 20_000;
+        let n = (SHARDS + 3) * PER_THREAD;
+        assert!(text.contains("# TYPE outpost_requests_total counter\n"), "{text}");
+        assert!(
+            text.contains(&format!("outpost_requests_total{{status=\"2xx\"}} {n}\n")),
+            "{text}"
+        );
+        // Set higher than counted, it reads as set.
+        c.absolute(n as u64 + 5);
+        assert!(
+            handle
+                .render()
+                .contains(&format!("outpost_requests_total{{status=\"2xx\"}} {}\n", n + 5)),
+        );
         assert!(text.contains("t_seconds_bucket{le=\"0.1\"} 0\n"), "{text}");
         assert!(
             text.contains(&format!("t_seconds_bucket{{le=\"0.25\"}} {n}\n")),
