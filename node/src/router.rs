@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use arc_swap::cache::Cache;
 
 use crate::limits::DeploymentLimits;
 use crate::worker::WorkerHandle;
@@ -118,7 +119,8 @@ fn bare_host(host: &str) -> &str {
 /// The routing table.
 pub struct Router {
     zone: String,
-    table: ArcSwap<Table>,
+    /// Shared with the [`RouteCache`]s of connections.
+    table: Arc<ArcSwap<Table>>,
     /// Serialises updates (each copies the table and swaps the copy in).
     writer: Mutex<()>,
 }
@@ -128,7 +130,7 @@ impl Router {
     pub fn new(zone: &str) -> Self {
         Router {
             zone: zone.trim_matches('.').to_ascii_lowercase(),
-            table: ArcSwap::default(),
+            table: Arc::default(),
             writer: Mutex::new(()),
         }
     }
@@ -184,7 +186,29 @@ impl Router {
 
     /// The target for `host` (port stripped, any case) and `path`.
     pub fn resolve(&self, host: &str, path: &str) -> Option<Arc<Target>> {
-        let table = self.table.load();
+        self.lookup(&self.table.load(), host, path).cloned()
+    }
+
+    /// A copy of the table for one connection's requests (see
+    /// [`Router::resolve_cached`]).
+    pub fn cache(&self) -> RouteCache {
+        RouteCache(Cache::new(self.table.clone()))
+    }
+
+    /// [`resolve`](Self::resolve) through `cache`, which is refreshed when
+    /// the table has changed (or made anew when it is another router's).
+    /// A read of the current table's address, where a load of the table
+    /// takes locked writes to shared memory; and the target is lent, not
+    /// counted.
+    pub fn resolve_cached<'c>(&self, cache: &'c mut RouteCache, host: &str, path: &str) -> Option<&'c Arc<Target>> {
+        if !std::ptr::eq(cache.0.arc_swap(), &*self.table) {
+            *cache = self.cache();
+        }
+        let table = cache.0.load();
+        self.lookup(table, host, path)
+    }
+
+    fn lookup<'t>(&self, table: &'t Table, host: &str, path: &str) -> Option<&'t Arc<Target>> {
         let host = bare_host(host);
         let host = match host.bytes().any(|b| b.is_ascii_uppercase()) {
             true => std::borrow::Cow::Owned(host.to_ascii_lowercase()),
@@ -192,17 +216,20 @@ impl Router {
         };
         for (pattern, target) in &table.routes {
             if pattern.matches(&host, path) {
-                return Some(target.clone());
+                return Some(target);
             }
         }
         if let Some(label) = host.strip_suffix(&self.zone).and_then(|h| h.strip_suffix('.'))
             && let Some(t) = table.names.get(label)
         {
-            return Some(t.clone());
+            return Some(t);
         }
-        table.fallback.clone()
+        table.fallback.as_ref()
     }
 }
+
+/// A connection's copy of a [`Router`]'s table.
+pub struct RouteCache(Cache<Arc<ArcSwap<Table>>, Arc<Table>>);
 
 #[cfg(test)]
 mod tests {
@@ -272,5 +299,34 @@ mod tests {
             Some("other--production")
         );
         assert!(!router.remove("hello"), "already gone");
+    }
+
+    /// A connection's cache answers as the router does after every change,
+    /// and a cache made by another router is replaced on first use.
+    #[test]
+    fn a_route_cache_follows_the_table() {
+        let config = crate::worker::WorkerConfig {
+            log_sink: crate::host::LogSink::Tracing,
+            runtime: outpost_js::RuntimeOptions::default(),
+            outbound: Default::default(),
+        };
+        let (handle, _joins) =
+            crate::worker::spawn_pool(1, config, crate::worker::PoolLimits::default()).expect("isolate threads");
+        let router = Router::new("edge.test");
+        let mut cache = Router::new("other.test").cache();
+        let served = |cache: &mut RouteCache, host: &str| {
+            router
+                .resolve_cached(cache, host, "/")
+                .map(|t| t.deployment.to_string())
+        };
+        assert_eq!(served(&mut cache, "a.edge.test"), None);
+        router.set("a", &[], Target::new("a--production".into(), handle.clone()));
+        assert_eq!(served(&mut cache, "a.edge.test").as_deref(), Some("a--production"));
+        router.set("a", &[], Target::new("a--v2".into(), handle.clone()));
+        assert_eq!(served(&mut cache, "A.edge.test:443").as_deref(), Some("a--v2"));
+        router.remove("a");
+        assert_eq!(served(&mut cache, "a.edge.test"), None);
+        router.set_fallback(Some(Target::new("fallback".into(), handle.clone())));
+        assert_eq!(served(&mut cache, "a.edge.test").as_deref(), Some("fallback"));
     }
 }

@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use arc_swap::cache::Cache;
 use bytes::Bytes;
 use outpost_js::{Body, Bundle, HttpRequest, HttpResponse, RuntimeOptions};
 use tokio::sync::mpsc;
@@ -387,10 +388,20 @@ impl Default for PoolLimits {
     }
 }
 
+/// The deployments loaded, by key.
+type Deployments = HashMap<Arc<str>, Arc<Slot>>;
+
+/// A connection's copy of a pool's deployments, for
+/// [`WorkerHandle::dispatch_cached`]: checking it is still current reads
+/// one address, where loading the pool's map takes locked writes to shared
+/// memory, and the deployment is lent, not counted.
+#[derive(Default)]
+pub struct SlotCache(Option<Cache<Arc<ArcSwap<Deployments>>, Arc<Deployments>>>);
+
 struct Pool {
     threads: Vec<mpsc::Sender<Job>>,
     /// Read on every request without a lock; deploys swap in a new map.
-    deployments: ArcSwap<HashMap<Arc<str>, Arc<Slot>>>,
+    deployments: Arc<ArcSwap<Deployments>>,
     limits: PoolLimits,
     /// Limits of deployments loaded without their own.
     default_options: RuntimeOptions,
@@ -544,6 +555,23 @@ impl WorkerHandle {
         self.dispatch_inner(deployment, request, Some(arrived))
     }
 
+    /// [`dispatch_at`](Self::dispatch_at) with the deployment looked up
+    /// through `cache` (see [`SlotCache`]).
+    pub fn dispatch_cached(
+        &self,
+        cache: &mut SlotCache,
+        deployment: &str,
+        request: HttpRequest,
+        arrived: Instant,
+    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
+        let deployments = match &mut cache.0 {
+            Some(c) if std::ptr::eq(c.arc_swap(), &*self.pool.deployments) => c,
+            other => other.insert(Cache::new(self.pool.deployments.clone())),
+        };
+        let slot = deployments.load().get(deployment).ok_or(DispatchError::NotLoaded)?;
+        self.dispatch_to(slot, request, Some(arrived))
+    }
+
     fn dispatch_inner(
         &self,
         deployment: &str,
@@ -551,6 +579,15 @@ impl WorkerHandle {
         arrived: Option<Instant>,
     ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
         let slot = self.slot(deployment).ok_or(DispatchError::NotLoaded)?;
+        self.dispatch_to(&slot, request, arrived)
+    }
+
+    fn dispatch_to(
+        &self,
+        slot: &Arc<Slot>,
+        request: HttpRequest,
+        arrived: Option<Instant>,
+    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
         let shared = &self.pool.shared;
         if let Some(remaining) = slot.backoff.remaining(|| shared.now_ms()) {
             crate::metrics::record_rejected("backed_off");
@@ -567,7 +604,7 @@ impl WorkerHandle {
                 .filter(|l| std::ptr::eq(l.pool, Arc::as_ptr(&self.pool)))
                 .map(|l| l.index)
         });
-        let thread = pick_thread(&slot, here, shared);
+        let thread = pick_thread(slot, here, shared);
         slot.inflight[thread].fetch_add(1, Ordering::Relaxed);
         let guard = InflightGuard {
             held: Some((slot.clone(), thread)),
@@ -577,10 +614,11 @@ impl WorkerHandle {
             LOCAL.with(|l| {
                 let l = l.borrow();
                 let l = l.as_ref().expect("checked above");
-                l.worker.borrow_mut().request(&slot, request, reply, arrived);
+                l.worker.borrow_mut().request(slot, request, reply, arrived);
             });
             return Ok((rx, guard));
         }
+        let slot = slot.clone();
         match self.pool.threads[thread].try_send(Job::Request { slot, request, reply }) {
             Ok(()) => Ok((rx, guard)),
             Err(mpsc::error::TrySendError::Full(_)) => Err(DispatchError::Busy),
@@ -646,7 +684,7 @@ pub fn spawn_pool(
     let shared = Arc::new(Shared::new(n, limits.isolate_memory_budget.filter(|&b| b > 0)));
     let pool = Arc::new(Pool {
         threads: senders,
-        deployments: ArcSwap::default(),
+        deployments: Arc::default(),
         limits,
         default_options: config.runtime.clone(),
         next_home: AtomicUsize::new(0),

@@ -32,12 +32,12 @@ use outpost_js::clock::CoarseClock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
-use crate::router::Target;
-use crate::worker::InflightGuard;
+use crate::router::RouteCache;
+use crate::worker::{InflightGuard, SlotCache};
 
 use super::conn::{ConnTracker, Protocol, RequestGuard, TrackedIo};
 use super::listener::{ConnContext, hyper_service};
-use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, WireRouted, absolute_url, answer, refused};
+use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, WireRouted, absolute_url, answer_limited, refused};
 
 /// An error that ends a connection (logged at debug level).
 pub(crate) type ConnError = Box<dyn std::error::Error + Send + Sync>;
@@ -77,6 +77,8 @@ where
         io,
         read: BytesMut::with_capacity(READ_CHUNK),
         write: Vec::with_capacity(1024),
+        routes: ctx.service.router.cache(),
+        slots: SlotCache::default(),
         tracker,
         ctx,
         graceful,
@@ -107,6 +109,9 @@ struct Conn<S> {
     read: BytesMut,
     /// The response being written (kept for its capacity).
     write: Vec<u8>,
+    /// The routing table and the deployments, as of the last request.
+    routes: RouteCache,
+    slots: SlotCache,
     tracker: Arc<ConnTracker>,
     ctx: Arc<ConnContext>,
     graceful: Arc<AtomicBool>,
@@ -141,7 +146,8 @@ enum Pending {
     Isolate {
         reply: oneshot::Receiver<HttpResponse>,
         inflight: InflightGuard,
-        target: Arc<Target>,
+        /// The deployment's limit on response bodies.
+        response_limit: u64,
     },
 }
 
@@ -181,16 +187,21 @@ where
         let started = Instant::now();
         // Routed and dispatched right here: the request is whole, so none
         // of `Finish`'s states for bodies still arriving are needed.
-        let pending = match self.ctx.service.route_wire(req.wire) {
+        let pending = match self.ctx.service.route_wire(&mut self.routes, req.wire) {
             WireRouted::Answered(answered) => Pending::Answered(Box::new(answered)),
-            WireRouted::To(target, request) => match target.worker.dispatch_at(&target.deployment, request, started) {
-                Err(e) => Pending::Answered(Box::new(refused(&target, e))),
-                Ok((reply, inflight)) => Pending::Isolate {
-                    reply,
-                    inflight,
-                    target,
-                },
-            },
+            WireRouted::To(target, request) => {
+                match target
+                    .worker
+                    .dispatch_cached(&mut self.slots, &target.deployment, request, started)
+                {
+                    Err(e) => Pending::Answered(Box::new(refused(target, e))),
+                    Ok((reply, inflight)) => Pending::Isolate {
+                        reply,
+                        inflight,
+                        response_limit: target.limits.response_body_bytes,
+                    },
+                }
+            }
         };
         Begun {
             guard,
@@ -214,7 +225,7 @@ where
             Pending::Isolate {
                 mut reply,
                 inflight,
-                target,
+                response_limit,
             } => {
                 // A handler that answers at once has answered by now.
                 let replied = match reply.try_recv() {
@@ -228,7 +239,7 @@ where
                     },
                 };
                 drop(inflight);
-                answer(replied, &target)
+                answer_limited(replied, response_limit)
             }
         };
         crate::metrics::record_request(resp.status().as_u16(), started.elapsed());

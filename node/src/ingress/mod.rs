@@ -27,7 +27,7 @@ use hyper::body::Frame;
 use outpost_js::{Body, HeaderList, HttpRequest, HttpResponse};
 use tokio::sync::oneshot;
 
-use crate::router::{Router, Target};
+use crate::router::{RouteCache, Router, Target};
 use crate::worker::{DispatchError, InflightGuard};
 
 /// Limits applied to every request.
@@ -242,7 +242,7 @@ impl Service {
     /// its URL is already absolute, `authority` and `path` are the ranges
     /// of its host and path in it, and its body (of `Content-Length`) is in
     /// hand.
-    pub(crate) fn route_wire(&self, head: WireRequest) -> WireRouted {
+    pub(crate) fn route_wire<'c>(&self, routes: &'c mut RouteCache, head: WireRequest) -> WireRouted<'c> {
         let WireRequest {
             method,
             url,
@@ -251,9 +251,9 @@ impl Service {
             headers,
             body,
         } = head;
-        match self.router.resolve(&url[authority], &url[path]) {
+        match self.router.resolve_cached(routes, &url[authority], &url[path]) {
             None => WireRouted::Answered(no_route()),
-            Some(target) if body.len() as u64 > self.max_body(&target) => WireRouted::Answered(too_large()),
+            Some(target) if body.len() as u64 > self.max_body(target) => WireRouted::Answered(too_large()),
             Some(target) => WireRouted::To(
                 target,
                 HttpRequest {
@@ -290,9 +290,9 @@ pub(crate) struct WireRequest {
 }
 
 /// Where [`Service::route_wire`] sends a request.
-pub(crate) enum WireRouted {
+pub(crate) enum WireRouted<'c> {
     /// To the target's isolate, as this request.
-    To(Arc<Target>, HttpRequest),
+    To(&'c Arc<Target>, HttpRequest),
     /// Nowhere: this is the answer.
     Answered(http::Response<ResponseBody>),
 }
@@ -373,8 +373,14 @@ fn unreadable_body(error: &str) -> http::Response<ResponseBody> {
 /// The isolate's answer as hyper's response: `500` when the isolate went
 /// away without one.
 pub(crate) fn answer(resp: Option<HttpResponse>, target: &Target) -> http::Response<ResponseBody> {
+    answer_limited(resp, target.limits.response_body_bytes)
+}
+
+/// [`answer`] for a deployment whose responses may have up to `limit`
+/// bytes of body.
+pub(crate) fn answer_limited(resp: Option<HttpResponse>, limit: u64) -> http::Response<ResponseBody> {
     match resp {
-        Some(resp) => to_hyper_limited(resp, target.limits.response_body_bytes),
+        Some(resp) => to_hyper_limited(resp, limit),
         None => plain(500, "Internal Server Error\n"),
     }
 }
