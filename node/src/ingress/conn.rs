@@ -151,13 +151,29 @@ impl ConnTracker {
 
     /// A request's head has arrived; the guard ends it when dropped.
     pub(crate) fn start_request(self: &Arc<Self>) -> RequestGuard {
+        self.count_start();
+        RequestGuard { tracker: self.clone() }
+    }
+
+    /// [`start_request`](Self::start_request) for a request that ends
+    /// before the tracker goes: its guard borrows the tracker instead of
+    /// counting a reference to it.
+    pub(crate) fn start_request_within(&self) -> RequestWithin<'_> {
+        self.count_start();
+        RequestWithin { tracker: self }
+    }
+
+    fn count_start(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let requests = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        // Only the connection's task starts requests, one at a time (ends
+        // may come from elsewhere, hence `in_flight`'s atomic add): a load
+        // and a store, not a locked add.
+        let requests = self.requests.load(Ordering::Relaxed) + 1;
+        self.requests.store(requests, Ordering::Relaxed);
         self.head_started.store(0, Ordering::Relaxed);
         if self.limits.max_requests > 0 && requests == self.limits.max_requests {
             self.quota.notify_one();
         }
-        RequestGuard { tracker: self.clone() }
     }
 
     /// Whether the connection has served its quota of requests (the one
@@ -258,6 +274,17 @@ pub(crate) struct RequestGuard {
 }
 
 impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.tracker.end_request();
+    }
+}
+
+/// [`RequestGuard`] borrowing its tracker.
+pub(crate) struct RequestWithin<'a> {
+    tracker: &'a ConnTracker,
+}
+
+impl Drop for RequestWithin<'_> {
     fn drop(&mut self) {
         self.tracker.end_request();
     }

@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 use crate::router::RouteCache;
 use crate::worker::{InflightGuard, SlotCache};
 
-use super::conn::{ConnTracker, Protocol, RequestGuard, TrackedIo};
+use super::conn::{ConnTracker, Protocol, RequestWithin, TrackedIo};
 use super::listener::{ConnContext, hyper_service};
 use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, WireRouted, absolute_url, answer_limited, refused};
 
@@ -79,14 +79,14 @@ where
         write: Vec::with_capacity(1024),
         routes: ctx.service.router.cache(),
         slots: SlotCache::default(),
-        tracker,
+        tracker: tracker.clone(),
         ctx,
         graceful,
     };
     loop {
         match conn.parse() {
             Parsed::Request(req) => {
-                let begun = conn.begin(req);
+                let begun = conn.begin(req, &tracker);
                 if !conn.finish(begun).await? {
                     break;
                 }
@@ -128,9 +128,9 @@ enum Parsed {
 }
 
 /// A request handed on by [`Conn::begin`], waiting for its answer.
-struct Begun {
+struct Begun<'t> {
     /// Counts it as in progress on the connection until it is answered.
-    guard: RequestGuard,
+    guard: RequestWithin<'t>,
     started: Instant,
     /// The connection closes after it.
     close: bool,
@@ -174,14 +174,14 @@ where
     /// to its isolate. Not async: the request moves from the parser to the
     /// isolate without passing through the connection's future, and only
     /// what the answer needs is kept there.
-    fn begin(&mut self, mut req: Head) -> Begun {
+    fn begin<'t>(&mut self, mut req: Head, tracker: &'t ConnTracker) -> Begun<'t> {
         // Copied out, not split off: the read buffer stays one owner's, to
         // be reused whole once drained.
         if req.body > 0 {
             req.wire.body = Bytes::copy_from_slice(&self.read[req.head..req.head + req.body]);
         }
         self.read.advance(req.head + req.body);
-        let guard = self.tracker.start_request();
+        let guard = tracker.start_request_within();
         self.ctx.stats.count_request(Protocol::H1);
         let close = req.close || self.tracker.quota_reached();
         let started = Instant::now();
@@ -213,7 +213,7 @@ where
 
     /// Waits for a begun request's answer and writes it; `false` when the
     /// connection closes after it.
-    async fn finish(&mut self, begun: Begun) -> Result<bool, ConnError> {
+    async fn finish(&mut self, begun: Begun<'_>) -> Result<bool, ConnError> {
         let Begun {
             guard,
             started,
