@@ -21,8 +21,8 @@
 
 use std::ffi::c_void;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::Waker;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -87,30 +87,6 @@ impl fmt::Display for Limit {
     }
 }
 
-/// JS running on the isolate now.
-struct Slice {
-    /// When the slice began.
-    cpu_start: Instant,
-    /// The thread's CPU clock when the watchdog first saw this slice
-    /// running, and what it charged the slice for the time before; from
-    /// then on the slice is charged by CPU.
-    cpu_seen: Option<(Duration, Duration)>,
-    /// CPU the slice may use before the isolate is terminated.
-    cpu_budget: Duration,
-    /// The earliest wall-clock deadline of the requests open now.
-    wall_deadline: Option<Instant>,
-}
-
-impl Slice {
-    /// What the slice has used by the time its thread's CPU clock reads
-    /// `cpu_now`, once the watchdog has seen it: what it was charged before
-    /// that, plus the thread's CPU time since.
-    fn cpu_used(&self, cpu_now: Option<Duration>) -> Option<Duration> {
-        let (cpu0, before) = self.cpu_seen?;
-        Some(cpu_now?.saturating_sub(cpu0) + before)
-    }
-}
-
 /// The earlier of two optional times (either when only one is there).
 fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
@@ -119,29 +95,74 @@ fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     }
 }
 
-#[derive(Default)]
-struct MeterState {
-    slice: Option<Slice>,
-    /// Earliest wall-clock deadline of open requests: the watchdog wakes the
-    /// event loop then.
-    wall_deadline: Option<Instant>,
-    /// The limit that stopped the isolate.
-    tripped: Option<Limit>,
-    /// Tripped on the isolate's own thread (heap callback): the watchdog
-    /// still has to terminate it.
-    terminate: bool,
-    /// Slices begun so far: while this changes the watchdog keeps looking
-    /// instead of being woken per slice.
-    slices: u64,
+/// [`Meter::state`]: JS is running (a slice).
+const RUNNING: u64 = 1;
+/// [`Meter::state`]: the limit that stopped the isolate, if one did.
+const TRIPPED: u64 = 0b110;
+/// [`Meter::state`]: the slice number counts in units of this.
+const SLICE: u64 = 0b1000;
+
+/// `limit` as the [`TRIPPED`] bits; `None` for a limit the meter does not
+/// enforce.
+fn tripped_bits(limit: Limit) -> Option<u64> {
+    match limit {
+        Limit::Cpu => Some(0b010),
+        Limit::Memory => Some(0b100),
+        Limit::WallClock => Some(0b110),
+        Limit::Subrequests => None,
+    }
+}
+
+/// The limit [`Meter::state`] says stopped the isolate.
+fn tripped_of(state: u64) -> Option<Limit> {
+    match state & TRIPPED {
+        0b010 => Some(Limit::Cpu),
+        0b100 => Some(Limit::Memory),
+        0b110 => Some(Limit::WallClock),
+        _ => None,
+    }
+}
+
+/// `d` in nanoseconds, saturating.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// An isolate's limits as its thread, the watchdog and the heap callback
 /// share them.
+///
+/// Entering and leaving JS take one locked instruction each, on this
+/// meter's `state`: the isolate's thread is the only one to write it but
+/// for the watchdog tripping a running slice, which it does with a
+/// compare-exchange that fails once the slice has ended. The slice's start,
+/// budget and deadline are written before `state` says it runs; the
+/// watchdog reads them between two reads of `state` and ignores what it
+/// read if the slice changed meanwhile.
 pub(crate) struct Meter {
     handle: v8::IsolateHandle,
     /// The CPU clock of the thread the isolate lives on.
     clock: libc::clockid_t,
-    state: Mutex<MeterState>,
+    /// Times below are in nanoseconds since this.
+    base: Instant,
+    /// [`RUNNING`], [`TRIPPED`] and the slice's number (in [`SLICE`]s).
+    state: AtomicU64,
+    /// The running slice's start, the CPU it may use, and the earliest
+    /// wall-clock deadline of the requests open (`u64::MAX`: none).
+    start: AtomicU64,
+    budget: AtomicU64,
+    deadline: AtomicU64,
+    /// The slice (its `state` without the flags) the watchdog first saw
+    /// running, the thread's CPU clock then, and what it charged the slice
+    /// for the time before; from then on the slice is charged by CPU.
+    seen: AtomicU64,
+    seen_cpu: AtomicU64,
+    seen_before: AtomicU64,
+    /// Tripped on the isolate's own thread (heap callback): the watchdog
+    /// still has to terminate it.
+    terminate: AtomicBool,
+    /// Earliest wall-clock deadline of open requests: the watchdog wakes the
+    /// event loop then.
+    wall_deadline: Mutex<Option<Instant>>,
     /// The event loop to wake when a wall-clock deadline passes.
     waker: AtomicWaker,
 }
@@ -153,7 +174,17 @@ impl Meter {
         let meter = Arc::new(Meter {
             handle: isolate.thread_safe_handle(),
             clock: current_thread_clock(),
-            state: Mutex::default(),
+            base: Instant::now(),
+            state: AtomicU64::new(0),
+            start: AtomicU64::new(0),
+            budget: AtomicU64::new(0),
+            deadline: AtomicU64::new(u64::MAX),
+            // No slice has this number (they are multiples of `SLICE`).
+            seen: AtomicU64::new(u64::MAX),
+            seen_cpu: AtomicU64::new(0),
+            seen_before: AtomicU64::new(0),
+            terminate: AtomicBool::new(false),
+            wall_deadline: Mutex::default(),
             waker: AtomicWaker::new(),
         });
         watchdog()
@@ -164,8 +195,8 @@ impl Meter {
         meter
     }
 
-    fn lock(&self) -> MutexGuard<'_, MeterState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn ns(&self, at: Instant) -> u64 {
+        nanos(at.saturating_duration_since(self.base))
     }
 
     /// JS is about to run, `now`: it may use `cpu_budget` of CPU and run
@@ -174,19 +205,18 @@ impl Meter {
         // Slices are timed by the monotonic clock (vDSO, no syscall); the
         // thread's CPU clock is read by the watchdog for slices that run
         // long.
-        {
-            let mut st = self.lock();
-            st.slice = Some(Slice {
-                cpu_start: now,
-                cpu_seen: None,
-                cpu_budget,
-                wall_deadline,
-            });
-            st.slices = st.slices.wrapping_add(1);
-        }
-        // After the lock: a watchdog going to sleep either finds this slice
-        // when it looks again under the lock, or set `asleep` before that
-        // look, which the release of the lock then makes visible here.
+        self.start.store(self.ns(now), Ordering::Relaxed);
+        self.budget.store(nanos(cpu_budget), Ordering::Relaxed);
+        self.deadline
+            .store(wall_deadline.map_or(u64::MAX, |d| self.ns(d)), Ordering::Relaxed);
+        // No slice runs, so the watchdog does not write `state` now.
+        let state = self.state.load(Ordering::Relaxed);
+        let next = (state & !(SLICE - 1)).wrapping_add(SLICE) | (state & TRIPPED) | RUNNING;
+        // SeqCst, and a swap: this store comes before the read of `asleep`
+        // below, as the watchdog's store of `asleep` comes before its last
+        // look at the meters — either it sees this slice, or this sees it
+        // asleep and wakes it.
+        self.state.swap(next, Ordering::SeqCst);
         let dog = watchdog();
         if cpu_budget < LOOK {
             // Due before the watchdog's next look (a request near the end
@@ -207,38 +237,49 @@ impl Meter {
     /// not a busy machine's delays. Short slices, the common case, cost no
     /// CPU-clock read.
     /// Also returns the limit that stopped the isolate, if one did (read
-    /// under the same lock).
+    /// in the same instruction that ends the slice).
     pub(crate) fn end(&self, cpu_start: Instant) -> (Duration, Option<Limit>) {
-        let (slice, tripped) = {
-            let mut st = self.lock();
-            (st.slice.take(), st.tripped)
-        };
+        let state = self.state.fetch_sub(RUNNING, Ordering::AcqRel);
+        debug_assert!(state & RUNNING != 0, "a slice was running");
         let elapsed = cpu_start.elapsed();
         // Only a slice the watchdog saw costs a CPU-clock read.
-        let seen = slice.filter(|s| s.cpu_seen.is_some());
-        let used = match seen.and_then(|s| s.cpu_used(thread_cpu(self.clock))) {
-            Some(cpu) => elapsed.min(cpu),
-            None => elapsed,
+        let used = if self.seen.load(Ordering::Acquire) == state & !(SLICE - 1) {
+            let cpu0 = Duration::from_nanos(self.seen_cpu.load(Ordering::Relaxed));
+            let before = Duration::from_nanos(self.seen_before.load(Ordering::Relaxed));
+            match thread_cpu(self.clock) {
+                Some(cpu) => elapsed.min(cpu.saturating_sub(cpu0) + before),
+                None => elapsed,
+            }
+        } else {
+            elapsed
         };
-        (used, tripped)
+        (used, tripped_of(state))
     }
 
     /// The limit that stopped the isolate, if one did.
     pub(crate) fn tripped(&self) -> Option<Limit> {
-        self.lock().tripped
+        tripped_of(self.state.load(Ordering::Acquire))
     }
 
-    /// Records that `limit` stopped the isolate (JS of its is not running).
-    pub(crate) fn trip(&self, limit: Limit) {
-        self.lock().tripped.get_or_insert(limit);
+    /// Records that `limit` stopped the isolate, unless one did already;
+    /// whether this did.
+    pub(crate) fn trip(&self, limit: Limit) -> bool {
+        let Some(bits) = tripped_bits(limit) else {
+            return false;
+        };
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & TRIPPED == 0).then_some(s | bits)
+            })
+            .is_ok()
     }
 
     /// When the earliest open request's wall-clock time runs out.
     pub(crate) fn set_wall_deadline(&self, at: Option<Instant>) {
         let earlier = {
-            let mut st = self.lock();
-            let earlier = at.is_some_and(|at| st.wall_deadline.is_none_or(|d| at < d));
-            st.wall_deadline = at;
+            let mut wall = self.wall_deadline.lock().unwrap_or_else(|e| e.into_inner());
+            let earlier = at.is_some_and(|at| wall.is_none_or(|d| at < d));
+            *wall = at;
             earlier
         };
         if earlier {
@@ -254,60 +295,88 @@ impl Meter {
     /// The watchdog's look at this isolate.
     fn check(&self, now: Instant, clocks: &mut ThreadClocks) -> Look {
         let (cpu_now, cpu_before) = clocks.read(self.clock);
-        let mut terminate = false;
+        let mut terminate = self.terminate.load(Ordering::Acquire) && self.terminate.swap(false, Ordering::AcqRel);
         let mut wake = false;
         let mut look_in = None;
-        let mut next = None;
-        let (running, slices) = {
-            let mut st = self.lock();
-            if st.tripped.is_none()
-                && let Some(slice) = &mut st.slice
-            {
+        let state = self.state.load(Ordering::Acquire);
+        if state & RUNNING != 0 && tripped_of(state).is_none() {
+            let start = self.start.load(Ordering::Relaxed);
+            let budget = Duration::from_nanos(self.budget.load(Ordering::Relaxed));
+            let deadline = self.deadline.load(Ordering::Relaxed);
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.state.load(Ordering::Relaxed) != state {
+                // It ended (and maybe another began) while being read: the
+                // next look sees the one running then.
+                look_in = Some(TICK);
+            } else {
+                let slice = state & !(SLICE - 1);
+                let now_ns = self.ns(now);
                 // Until the watchdog first sees the slice, it is charged the
                 // time since it began, or the CPU its thread used since the
                 // look before (which did not see it running) when that is
                 // less, as on a loaded machine; from then on, the thread's
                 // CPU time.
-                let first_look = slice.cpu_seen.is_none();
-                let used = match slice.cpu_seen {
-                    None => {
-                        let elapsed = Instant::now().saturating_duration_since(slice.cpu_start);
-                        let before = match (cpu_now, cpu_before) {
-                            (Some(now), Some(before)) => elapsed.min(now.saturating_sub(before)),
-                            _ => elapsed,
-                        };
-                        slice.cpu_seen = cpu_now.map(|cpu| (cpu, before));
-                        Some(before)
+                let first_look = self.seen.load(Ordering::Relaxed) != slice;
+                let used = if first_look {
+                    let elapsed = Duration::from_nanos(self.ns(Instant::now()).saturating_sub(start));
+                    let before = match (cpu_now, cpu_before) {
+                        (Some(now), Some(before)) => elapsed.min(now.saturating_sub(before)),
+                        _ => elapsed,
+                    };
+                    if let Some(cpu) = cpu_now {
+                        self.seen_cpu.store(nanos(cpu), Ordering::Relaxed);
+                        self.seen_before.store(nanos(before), Ordering::Relaxed);
+                        self.seen.store(slice, Ordering::Release);
                     }
-                    Some(_) => slice.cpu_used(cpu_now),
-                };
-                if used.is_some_and(|u| u > slice.cpu_budget) {
-                    st.tripped = Some(Limit::Cpu);
-                    terminate = true;
-                } else if slice.wall_deadline.is_some_and(|d| d <= now) {
-                    st.tripped = Some(Limit::WallClock);
-                    terminate = true;
+                    Some(before)
                 } else {
-                    // Seen for the first time: look again by its budget (at
-                    // most a look away; most slices have ended by then);
-                    // seen again: every tick, on its CPU time.
-                    let left = slice.cpu_budget.saturating_sub(used.unwrap_or_default());
-                    look_in = Some(if first_look { TICK.max(left).min(LOOK) } else { TICK });
+                    cpu_now.map(|cpu| {
+                        let cpu0 = Duration::from_nanos(self.seen_cpu.load(Ordering::Relaxed));
+                        cpu.saturating_sub(cpu0) + Duration::from_nanos(self.seen_before.load(Ordering::Relaxed))
+                    })
+                };
+                let trip = if used.is_some_and(|u| u > budget) {
+                    Some(Limit::Cpu)
+                } else if deadline <= now_ns {
+                    Some(Limit::WallClock)
+                } else {
+                    None
+                };
+                match trip {
+                    // Only while this slice still runs: once it has ended,
+                    // it has been charged, and the next one has a budget
+                    // of its own.
+                    Some(limit) => {
+                        let bits = tripped_bits(limit).expect("the meter enforces it");
+                        if self
+                            .state
+                            .compare_exchange(state, state | bits, Ordering::AcqRel, Ordering::Relaxed)
+                            .is_ok()
+                        {
+                            terminate = true;
+                        }
+                    }
+                    None => {
+                        // Seen for the first time: look again by its budget
+                        // (at most a look away; most slices have ended by
+                        // then); seen again: every tick, on its CPU time.
+                        let left = budget.saturating_sub(used.unwrap_or_default());
+                        look_in = Some(if first_look { TICK.max(left).min(LOOK) } else { TICK });
+                    }
                 }
             }
-            if std::mem::take(&mut st.terminate) {
-                terminate = true;
-            }
-            match st.wall_deadline {
+        }
+        let next = {
+            let mut wall = self.wall_deadline.lock().unwrap_or_else(|e| e.into_inner());
+            match *wall {
                 Some(d) if d <= now => {
-                    st.wall_deadline = None;
+                    *wall = None;
                     wake = true;
+                    None
                 }
-                d => next = d,
+                d => d,
             }
-            (st.slice.is_some(), st.slices)
         };
-        // Outside the lock: the isolate thread may be waiting for it.
         if terminate {
             self.handle.terminate_execution();
             wake = true;
@@ -318,14 +387,14 @@ impl Meter {
         Look {
             look_in,
             next,
-            running,
-            slices,
+            running: state & RUNNING != 0,
+            slices: state / SLICE,
         }
     }
 
     /// Whether JS runs on the isolate now.
     fn running(&self) -> bool {
-        self.lock().slice.is_some()
+        self.state.load(Ordering::SeqCst) & RUNNING != 0
     }
 }
 
@@ -352,12 +421,8 @@ pub(crate) unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usiz
     // SAFETY: the runtime registers its meter, which it drops only after
     // the isolate.
     let meter = unsafe { &*(data as *const Meter) };
-    {
-        let mut st = meter.lock();
-        if st.tripped.is_none() {
-            st.tripped = Some(Limit::Memory);
-            st.terminate = true;
-        }
+    if meter.trip(Limit::Memory) {
+        meter.terminate.store(true, Ordering::Release);
     }
     watchdog().thread.unpark();
     current.saturating_add(initial.max(MIN_HEADROOM))

@@ -54,7 +54,7 @@ impl Runtime {
             self.poison(limit);
         } else if self.most_cpu_used() > self.cpu_limit {
             // Over budget by less than the watchdog's tick.
-            self.meter.trip(Limit::Cpu);
+            let _ = self.meter.trip(Limit::Cpu);
             self.poison(Limit::Cpu);
         } else {
             self.publish_wall_deadline();
