@@ -124,7 +124,9 @@ struct Shard {
     sum: AtomicU64,
 }
 
-/// A counter kept in [`SHARDS`] shards.
+/// A counter kept in per-thread shards: adding to it is a plain load and
+/// store for the first threads that do, with no cache line shared between
+/// cores; reading it sums the shards.
 #[derive(Default)]
 pub struct ShardedCounter {
     shards: [PaddedCount; SHARDS],
@@ -139,16 +141,28 @@ pub struct ShardedCounter {
 struct PaddedCount(AtomicU64);
 
 impl ShardedCounter {
-    fn value(&self) -> u64 {
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        let writer = Writer::current();
+        writer.add(&self.shards[writer.shard()].0, n);
+    }
+
+    /// The count: what every thread has added so far.
+    pub fn value(&self) -> u64 {
         let sum = self.shards.iter().map(|s| s.0.load(Ordering::Relaxed)).sum();
         self.floor.load(Ordering::Relaxed).max(sum)
     }
 }
 
+impl std::fmt::Debug for ShardedCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value().fmt(f)
+    }
+}
+
 impl metrics::CounterFn for ShardedCounter {
     fn increment(&self, value: u64) {
-        let writer = Writer::current();
-        writer.add(&self.shards[writer.shard()].0, value);
+        self.add(value);
     }
 
     fn absolute(&self, value: u64) {

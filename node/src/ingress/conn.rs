@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::ResponseBody;
+use crate::metrics::ShardedCounter;
 use outpost_js::clock::CoarseClock;
 
 /// The HTTP version a connection speaks.
@@ -29,17 +30,19 @@ pub enum Protocol {
     H3,
 }
 
-/// Counters of one listener (or several: they may share one).
+/// Counters of one listener (or several: they may share one). Every
+/// isolate thread counts its requests here: in shards, so that the threads
+/// do not take turns owning one cache line.
 #[derive(Debug, Default)]
 pub struct IngressStats {
     /// Connections accepted (TCP after the handshake, QUIC after the handshake).
     pub connections: AtomicU64,
     /// Requests served over HTTP/1.x.
-    pub h1_requests: AtomicU64,
+    pub h1_requests: ShardedCounter,
     /// Requests served over HTTP/2.
-    pub h2_requests: AtomicU64,
+    pub h2_requests: ShardedCounter,
     /// Requests served over HTTP/3.
-    pub h3_requests: AtomicU64,
+    pub h3_requests: ShardedCounter,
     /// TLS or QUIC handshakes that failed or timed out.
     pub handshake_failures: AtomicU64,
 }
@@ -51,7 +54,7 @@ impl IngressStats {
             Protocol::H2 => &self.h2_requests,
             Protocol::H3 => &self.h3_requests,
         };
-        c.fetch_add(1, Ordering::Relaxed);
+        c.add(1);
     }
 }
 

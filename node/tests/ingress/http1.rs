@@ -148,7 +148,7 @@ async fn pipelined_requests_are_answered_in_order_whichever_parser_takes_them() 
         "{}",
         got[5].0
     );
-    assert_eq!(server.stats.h1_requests.load(std::sync::atomic::Ordering::Relaxed), 6);
+    assert_eq!(server.stats.h1_requests.value(), 6);
     server.stop().await;
 }
 
@@ -209,7 +209,7 @@ async fn a_client_that_leaves_before_its_answer_aborts_the_handlers_signal() {
     let port = server.addr.port();
     // Parsed by Outpost (GET), then by hyper (HEAD): both notice.
     for (n, method) in ["GET", "HEAD"].into_iter().enumerate() {
-        let counted = || server.stats.h1_requests.load(std::sync::atomic::Ordering::Relaxed);
+        let counted = || server.stats.h1_requests.value();
         let before = counted();
         let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
         let request = format!("{method} /wait HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n");

@@ -177,11 +177,7 @@ impl Server {
     /// Requests served per protocol: (h1, h2, h3).
     pub fn requests(&self) -> (u64, u64, u64) {
         let s = &self.stats;
-        (
-            s.h1_requests.load(Ordering::Relaxed),
-            s.h2_requests.load(Ordering::Relaxed),
-            s.h3_requests.load(Ordering::Relaxed),
-        )
+        (s.h1_requests.value(), s.h2_requests.value(), s.h3_requests.value())
     }
 }
 
