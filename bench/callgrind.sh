@@ -9,7 +9,10 @@
 # more are counted (callgrind_control dumps before and after). Prints one
 # line per server: instructions per counted request. CALLGRIND_CACHE=1 also
 # simulates the caches (slower) and adds level-1 data-cache read and write
-# misses per request to the line. OUTPOST_BIN picks the
+# misses per request to the line. CALLGRIND_LOCKS=1 also counts the locked
+# instructions executed per request (x86 `lock`-prefixed ones and `xchg`
+# with memory: atomic read-modify-writes, each a full barrier) in every
+# object the server ran, and lists the functions with most. OUTPOST_BIN picks the
 # Outpost binary (default: `make build`'s; `make release`'s is
 # target/pgo/outpost). Needs valgrind
 # (Debian package `valgrind`); Deno comes from bench/http.sh's npm cache
@@ -56,6 +59,70 @@ for _ in range(rounds):
 PY
 }
 
+# locked DUMP SERVER: locked instructions per request in DUMP (4,000
+# requests, dumped with --dump-instr=yes), and the functions with most.
+locked() {
+  python3 - "$1" "$2" <<'PY'
+import collections, re, subprocess, sys
+dump, server = sys.argv[1], sys.argv[2]
+names, objects = {}, {}
+def name(table, s):
+    m = re.match(r"\((\d+)\)(?: (.*))?", s)
+    if not m:
+        return s
+    if m.group(2):
+        table[m.group(1)] = m.group(2)
+    return table.get(m.group(1), m.group(1))
+# Instructions executed per (object, address), leaving out the lines
+# that give a call's inclusive cost.
+cost, where = collections.Counter(), {}
+ob = fn = None
+addr, call = 0, False
+for line in open(dump):
+    line = line.rstrip("\n")
+    if line.startswith(("ob=", "cob=")):
+        o = name(objects, line.split("=", 1)[1])
+        ob = o if line.startswith("ob=") else ob
+        continue
+    if line.startswith(("fn=", "cfn=")):
+        f = name(names, line.split("=", 1)[1])
+        fn = f if line.startswith("fn=") else fn
+        continue
+    if line.startswith("calls="):
+        call = True
+        continue
+    if not line or line[0] not in "0123456789+-*":
+        continue
+    parts = line.split()
+    pos = parts[0]
+    if pos.startswith("0x"):
+        addr = int(pos, 16)
+    elif pos[0] in "+-":
+        addr += int(pos, 0)
+    if call:
+        call = False
+        continue
+    if len(parts) >= 3:
+        cost[(ob, addr)] += int(parts[2])
+        where[(ob, addr)] = fn
+locked = set()
+for ob in {o for o, _ in cost if o and o.startswith("/")}:
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", ob], capture_output=True, text=True).stdout
+    for l in out.splitlines():
+        m = re.match(r"\s*([0-9a-f]+):\s+(lock |xchg\s+\S*\()", l)
+        if m:
+            locked.add((ob, int(m.group(1), 16)))
+per, total = collections.Counter(), 0
+for key, n in cost.items():
+    if key in locked:
+        total += n
+        per[where[key] or "?"] += n
+print(f"{server}: {total / 4000:.1f} locked instructions per request")
+for f, n in per.most_common(10):
+    print(f"  {n / 4000:5.2f}  {f[:110]}")
+PY
+}
+
 for server in $servers; do
   port=$(free_port)
   case $server in
@@ -71,6 +138,7 @@ for server in $servers; do
   esac
   cache=()
   [[ ${CALLGRIND_CACHE:-0} == 1 ]] && cache=(--cache-sim=yes)
+  [[ ${CALLGRIND_LOCKS:-0} == 1 ]] && cache+=(--dump-instr=yes)
   valgrind --tool=callgrind "${cache[@]}" --callgrind-out-file="$out/$server" --smc-check=all-non-file \
     "${cmd[@]}" >"$out/$server.log" 2>&1 &
   pid=$!
@@ -83,10 +151,11 @@ for server in $servers; do
   total=$(callgrind_annotate "$out/$server.2" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   [[ -n $total ]] || { echo "$server: no callgrind dump (see the server's output above)" >&2; cat "$out/$server.log" >&2; continue; }
   misses=
-  if ((${#cache[@]})); then
+  if [[ ${CALLGRIND_CACHE:-0} == 1 ]]; then
     # The dump's own totals, in the order of its `events:` line.
     misses=$(awk '/^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
       /^summary:/ { printf "; L1 data-cache misses per request: %.1f read, %.1f write", $col["D1mr"] / 4000, $col["D1mw"] / 4000 }' "$out/$server.2")
   fi
   echo "$server $handler: $((total / 4000)) instructions per request ($total for 4,000)$misses"
+  if [[ ${CALLGRIND_LOCKS:-0} == 1 ]]; then locked "$out/$server.2" "$server"; fi
 done
