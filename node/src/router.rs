@@ -274,15 +274,19 @@ mod tests {
         assert!(RoutePattern::parse("/x").is_none());
     }
 
-    #[test]
-    fn a_removed_deployment_answers_nothing_and_its_neighbours_stay() {
+    /// A pool of one isolate thread.
+    fn pool() -> (WorkerHandle, Vec<std::thread::JoinHandle<()>>) {
         let config = crate::worker::WorkerConfig {
             log_sink: crate::host::LogSink::Tracing,
             runtime: outpost_js::RuntimeOptions::default(),
             outbound: Default::default(),
         };
-        let (handle, _joins) =
-            crate::worker::spawn_pool(1, config, crate::worker::PoolLimits::default()).expect("isolate threads");
+        crate::worker::spawn_pool(1, config, crate::worker::PoolLimits::default()).expect("isolate threads")
+    }
+
+    #[test]
+    fn a_removed_deployment_answers_nothing_and_its_neighbours_stay() {
+        let (handle, _joins) = pool();
         let router = Router::new("edge.test");
         let api = RoutePattern::parse("api.example.com/v1/*").unwrap();
         router.set("hello", &[api], Target::new("hello--production".into(), handle.clone()));
@@ -305,13 +309,7 @@ mod tests {
     /// and a cache made by another router is replaced on first use.
     #[test]
     fn a_route_cache_follows_the_table() {
-        let config = crate::worker::WorkerConfig {
-            log_sink: crate::host::LogSink::Tracing,
-            runtime: outpost_js::RuntimeOptions::default(),
-            outbound: Default::default(),
-        };
-        let (handle, _joins) =
-            crate::worker::spawn_pool(1, config, crate::worker::PoolLimits::default()).expect("isolate threads");
+        let (handle, _joins) = pool();
         let router = Router::new("edge.test");
         let mut cache = Router::new("other.test").cache();
         let served = |cache: &mut RouteCache, host: &str| {

@@ -849,6 +849,29 @@ mod tests {
     /// arrive on a thread it is on, where they would otherwise run in
     /// place: its endless loop stalls none of the connections that thread
     /// serves.
+    /// Runs `f` on the pool's one serving thread, as a connection accepted
+    /// there runs, and returns its result.
+    async fn on_the_serving_thread<F, Fut, T>(pool: &WorkerHandle, f: F) -> T
+    where
+        F: FnOnce(WorkerHandle) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job = Mutex::new(Some((f, tx)));
+        let handle = pool.clone();
+        let done = pool.spawn_on_each(move |_| {
+            let (handle, job) = (handle.clone(), job.lock().unwrap().take());
+            async move {
+                if let Some((f, tx)) = job {
+                    let _ = tx.send(f(handle).await);
+                }
+            }
+        });
+        assert_eq!(done.len(), 1, "one serving thread");
+        rx.await.unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_offender_arriving_on_its_own_thread_runs_on_the_quarantine_thread() {
         let (pool, _joins, spin) = pool_with_spin().await;
@@ -859,24 +882,14 @@ mod tests {
         // The next request arrives on thread 0. Run in place, it would be
         // answered (503, after its CPU limit) by the time `dispatch`
         // returns; sent to the quarantine thread, it is still running.
-        let (tx, rx) = oneshot::channel();
-        let tx = Mutex::new(Some(tx));
-        let handle = pool.clone();
-        let done = pool.spawn_on_each(move |_| {
-            let (handle, tx) = (handle.clone(), tx.lock().unwrap().take());
-            async move {
-                let (mut reply, _guard) = handle.dispatch("spin", request()).unwrap();
-                let (answered, status) = match reply.try_recv() {
-                    Ok(resp) => (true, resp.status),
-                    Err(_) => (false, reply.await.map(|r| r.status).unwrap_or(0)),
-                };
-                if let Some(tx) = tx {
-                    let _ = tx.send((answered, status));
-                }
+        let (answered, status) = on_the_serving_thread(&pool, |handle| async move {
+            let (mut reply, _guard) = handle.dispatch("spin", request()).unwrap();
+            match reply.try_recv() {
+                Ok(resp) => (true, resp.status),
+                Err(_) => (false, reply.await.map(|r| r.status).unwrap_or(0)),
             }
-        });
-        assert_eq!(done.len(), 1, "one serving thread");
-        let (answered, status) = rx.await.unwrap();
+        })
+        .await;
         assert!(!answered, "the offender ran on the thread its request arrived on");
         assert_eq!(status, 503);
         assert!(pool.threads_of(&spin).contains(&1), "on {:?}", pool.threads_of(&spin));
@@ -912,22 +925,14 @@ mod tests {
             .await
             .unwrap();
         assert!(!pool.is_warm("slow"), "starting the other isolate evicted it");
-        let (tx, rx) = oneshot::channel();
-        let tx = Mutex::new(Some(tx));
-        let handle = pool.clone();
-        let done = pool.spawn_on_each(move |_| {
-            let (handle, tx) = (handle.clone(), tx.lock().unwrap().take());
-            async move {
-                let arrived = Instant::now();
-                let (reply, _guard) = handle.dispatch_at("slow", request(), arrived).unwrap();
-                let resp = reply.await.unwrap();
-                if let Some(tx) = tx {
-                    let _ = tx.send((resp.status, text(resp)));
-                }
-            }
-        });
-        assert_eq!(done.len(), 1, "one serving thread");
-        assert_eq!(rx.await.unwrap(), (200, "up".to_string()));
+        let answered = on_the_serving_thread(&pool, |handle| async move {
+            let arrived = Instant::now();
+            let (reply, _guard) = handle.dispatch_at("slow", request(), arrived).unwrap();
+            let resp = reply.await.unwrap();
+            (resp.status, text(resp))
+        })
+        .await;
+        assert_eq!(answered, (200, "up".to_string()));
         assert!(pool.is_warm("slow"));
     }
 

@@ -737,6 +737,23 @@ mod tests {
         waker: Arc<Mutex<Option<Waker>>>,
     }
 
+    impl Probe {
+        /// A probe not ready yet, and a handle on it (sharing its fields).
+        fn new() -> (Probe, Probe) {
+            let probe = Probe {
+                polls: Arc::new(AtomicUsize::new(0)),
+                ready: Arc::new(AtomicBool::new(false)),
+                waker: Arc::new(Mutex::new(None)),
+            };
+            let handle = Probe {
+                polls: probe.polls.clone(),
+                ready: probe.ready.clone(),
+                waker: probe.waker.clone(),
+            };
+            (probe, handle)
+        }
+    }
+
     impl Future for Probe {
         type Output = ();
 
@@ -751,81 +768,73 @@ mod tests {
         }
     }
 
+    /// A task's waker that counts its wake-ups.
+    struct CountWake(AtomicUsize);
+
+    impl Wake for CountWake {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl CountWake {
+        /// A task: its wake-up count, and its waker.
+        fn task() -> (Arc<CountWake>, Waker) {
+            let count = Arc::new(CountWake(AtomicUsize::new(0)));
+            (count.clone(), Waker::from(count))
+        }
+
+        fn wakes(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
     #[test]
     fn a_woken_only_future_is_polled_first_and_then_only_after_its_own_wake_up() {
-        let polls = Arc::new(AtomicUsize::new(0));
-        let ready = Arc::new(AtomicBool::new(false));
-        let inner_waker = Arc::new(Mutex::new(None));
-        let mut fut = std::pin::pin!(WokenOnly::new(Probe {
-            polls: polls.clone(),
-            ready: ready.clone(),
-            waker: inner_waker.clone(),
-        }));
-        let task_wakes = Arc::new(AtomicUsize::new(0));
-        struct CountWake(Arc<AtomicUsize>);
-        impl Wake for CountWake {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        let task = Waker::from(Arc::new(CountWake(task_wakes.clone())));
+        let (probe, seen) = Probe::new();
+        let mut fut = std::pin::pin!(WokenOnly::new(probe));
+        let (wakes, task) = CountWake::task();
         let mut cx = Context::from_waker(&task);
 
         assert!(fut.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(polls.load(Ordering::SeqCst), 1, "polled the first time");
+        assert_eq!(seen.polls.load(Ordering::SeqCst), 1, "polled the first time");
         // The task wakes for something else: the inner future is left alone.
         for _ in 0..3 {
             assert!(fut.as_mut().poll(&mut cx).is_pending());
         }
-        assert_eq!(polls.load(Ordering::SeqCst), 1);
+        assert_eq!(seen.polls.load(Ordering::SeqCst), 1);
         // Its own waker fires: the task is woken, and the next poll reaches it.
-        ready.store(true, Ordering::SeqCst);
-        inner_waker.lock().unwrap().take().unwrap().wake();
-        assert_eq!(task_wakes.load(Ordering::SeqCst), 1);
+        seen.ready.store(true, Ordering::SeqCst);
+        seen.waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(wakes.wakes(), 1);
         assert!(fut.as_mut().poll(&mut cx).is_ready());
-        assert_eq!(polls.load(Ordering::SeqCst), 2);
+        assert_eq!(seen.polls.load(Ordering::SeqCst), 2);
     }
 
     /// Wake-ups keep reaching the task after the first (the gate keeps its
     /// waker), and a poll from another task moves them there.
     #[test]
     fn a_woken_only_future_passes_on_every_wake_up_to_the_task_that_polled_it_last() {
-        let polls = Arc::new(AtomicUsize::new(0));
-        let ready = Arc::new(AtomicBool::new(false));
-        let inner_waker = Arc::new(Mutex::new(None));
-        let mut fut = std::pin::pin!(WokenOnly::new(Probe {
-            polls: polls.clone(),
-            ready: ready.clone(),
-            waker: inner_waker.clone(),
-        }));
-        struct CountWake(AtomicUsize);
-        impl Wake for CountWake {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        let (a, b) = (
-            Arc::new(CountWake(AtomicUsize::new(0))),
-            Arc::new(CountWake(AtomicUsize::new(0))),
-        );
-        let (task_a, task_b) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        let (probe, seen) = Probe::new();
+        let mut fut = std::pin::pin!(WokenOnly::new(probe));
+        let ((a, task_a), (b, task_b)) = (CountWake::task(), CountWake::task());
         assert!(fut.as_mut().poll(&mut Context::from_waker(&task_a)).is_pending());
         for round in 1..=3 {
             // Woken from another thread, as a shutdown signal is.
-            let inner = inner_waker.lock().unwrap().clone().unwrap();
+            let inner = seen.waker.lock().unwrap().clone().unwrap();
             std::thread::spawn(move || inner.wake()).join().unwrap();
-            assert_eq!(a.0.load(Ordering::SeqCst), round, "wake-up {round} reached the task");
+            assert_eq!(a.wakes(), round, "wake-up {round} reached the task");
             assert!(fut.as_mut().poll(&mut Context::from_waker(&task_a)).is_pending());
-            assert_eq!(polls.load(Ordering::SeqCst), round + 1);
+            assert_eq!(seen.polls.load(Ordering::SeqCst), round + 1);
             // Not woken: not polled.
             assert!(fut.as_mut().poll(&mut Context::from_waker(&task_a)).is_pending());
-            assert_eq!(polls.load(Ordering::SeqCst), round + 1);
+            assert_eq!(seen.polls.load(Ordering::SeqCst), round + 1);
         }
         // Polled from task b: the next wake-up goes there.
         assert!(fut.as_mut().poll(&mut Context::from_waker(&task_b)).is_pending());
-        inner_waker.lock().unwrap().clone().unwrap().wake();
-        assert_eq!((a.0.load(Ordering::SeqCst), b.0.load(Ordering::SeqCst)), (3, 1));
-        ready.store(true, Ordering::SeqCst);
+        seen.waker.lock().unwrap().clone().unwrap().wake();
+        assert_eq!((a.wakes(), b.wakes()), (3, 1));
+        seen.ready.store(true, Ordering::SeqCst);
         assert!(fut.as_mut().poll(&mut Context::from_waker(&task_b)).is_ready());
     }
 
