@@ -49,7 +49,10 @@ for _ in range(rounds):
     for s in socks:
         buf = b""
         while True:
-            buf += s.recv(65536)
+            got = s.recv(65536)
+            if not got:
+                sys.exit(f"the server closed a connection after {len(buf)} bytes of a response")
+            buf += got
             head, sep, rest = buf.partition(b"\r\n\r\n")
             if not sep:
                 continue
@@ -143,11 +146,13 @@ for server in $servers; do
     "${cmd[@]}" >"$out/$server.log" 2>&1 &
   pid=$!
   for _ in $(seq 600); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
-  load "$port" 500
+  loaded=1
+  load "$port" 500 || loaded=0
   callgrind_control -d "$pid" >/dev/null 2>&1
-  load "$port" 500
+  ((loaded)) && { load "$port" 500 || loaded=0; }
   callgrind_control -d "$pid" >/dev/null 2>&1
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  ((loaded)) || { echo "$server: the load did not complete; no count" >&2; continue; }
   total=$(callgrind_annotate "$out/$server.2" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   [[ -n $total ]] || { echo "$server: no callgrind dump (see the server's output above)" >&2; cat "$out/$server.log" >&2; continue; }
   misses=
