@@ -244,16 +244,22 @@ impl Meter {
         let elapsed = cpu_start.elapsed();
         // Only a slice the watchdog saw costs a CPU-clock read.
         let used = if self.seen.load(Ordering::Acquire) == state & !(SLICE - 1) {
-            let cpu0 = Duration::from_nanos(self.seen_cpu.load(Ordering::Relaxed));
-            let before = Duration::from_nanos(self.seen_before.load(Ordering::Relaxed));
             match thread_cpu(self.clock) {
-                Some(cpu) => elapsed.min(cpu.saturating_sub(cpu0) + before),
+                Some(cpu) => elapsed.min(self.used_since_seen(cpu)),
                 None => elapsed,
             }
         } else {
             elapsed
         };
         (used, tripped_of(state))
+    }
+
+    /// What a slice the watchdog has seen has used by the time its thread's
+    /// CPU clock reads `cpu_now`: what it was charged before that, plus the
+    /// thread's CPU time since.
+    fn used_since_seen(&self, cpu_now: Duration) -> Duration {
+        let cpu0 = Duration::from_nanos(self.seen_cpu.load(Ordering::Relaxed));
+        cpu_now.saturating_sub(cpu0) + Duration::from_nanos(self.seen_before.load(Ordering::Relaxed))
     }
 
     /// The limit that stopped the isolate, if one did.
@@ -330,10 +336,7 @@ impl Meter {
                     }
                     Some(before)
                 } else {
-                    cpu_now.map(|cpu| {
-                        let cpu0 = Duration::from_nanos(self.seen_cpu.load(Ordering::Relaxed));
-                        cpu.saturating_sub(cpu0) + Duration::from_nanos(self.seen_before.load(Ordering::Relaxed))
-                    })
+                    cpu_now.map(|cpu| self.used_since_seen(cpu))
                 };
                 let trip = if used.is_some_and(|u| u > budget) {
                     Some(Limit::Cpu)
@@ -537,8 +540,8 @@ fn watch(dog: &Watchdog) -> ! {
             continue;
         }
         // Idle: sleep until a deadline or until JS runs again. `asleep` is
-        // set before the meters are looked at again, each under its lock:
-        // a slice that began before that look is seen, and one that began
+        // set (SeqCst) before each meter's state is read again (SeqCst): a
+        // slice that began before that read is seen, and one that began
         // after it sees `asleep` and unparks (see `Meter::begin`).
         dog.asleep.store(true, Ordering::SeqCst);
         if dog.meters().iter().any(|m| m.running()) {
