@@ -19,6 +19,7 @@ pub mod dev;
 pub mod host;
 pub mod ingress;
 pub mod limits;
+mod local_copy;
 pub mod manifest;
 pub mod metrics;
 pub mod outbound;

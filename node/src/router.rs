@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use arc_swap::cache::Cache;
 
 use crate::limits::DeploymentLimits;
+use crate::local_copy::LocalCopy;
 use crate::worker::WorkerHandle;
 
 /// Where a request goes.
@@ -189,22 +189,10 @@ impl Router {
         self.lookup(&self.table.load(), host, path).cloned()
     }
 
-    /// A copy of the table for one connection's requests (see
-    /// [`Router::resolve_cached`]).
-    pub fn cache(&self) -> RouteCache {
-        RouteCache(Cache::new(self.table.clone()))
-    }
-
-    /// [`resolve`](Self::resolve) through `cache`, which is refreshed when
-    /// the table has changed (or made anew when it is another router's).
-    /// A read of the current table's address, where a load of the table
-    /// takes locked writes to shared memory; and the target is lent, not
-    /// counted.
+    /// [`resolve`](Self::resolve) through a connection's copy of the
+    /// table (see [`LocalCopy`]); the target is lent, not counted.
     pub fn resolve_cached<'c>(&self, cache: &'c mut RouteCache, host: &str, path: &str) -> Option<&'c Arc<Target>> {
-        if !std::ptr::eq(cache.0.arc_swap(), &*self.table) {
-            *cache = self.cache();
-        }
-        let table = cache.0.load();
+        let table = cache.0.load(&self.table);
         self.lookup(table, host, path)
     }
 
@@ -229,7 +217,8 @@ impl Router {
 }
 
 /// A connection's copy of a [`Router`]'s table.
-pub struct RouteCache(Cache<Arc<ArcSwap<Table>>, Arc<Table>>);
+#[derive(Default)]
+pub struct RouteCache(LocalCopy<Table>);
 
 #[cfg(test)]
 mod tests {
@@ -305,13 +294,15 @@ mod tests {
         assert!(!router.remove("hello"), "already gone");
     }
 
-    /// A connection's cache answers as the router does after every change,
-    /// and a cache made by another router is replaced on first use.
+    /// A connection's copy answers as the router does after every change,
+    /// and a copy of another router's table is replaced on first use.
     #[test]
     fn a_route_cache_follows_the_table() {
         let (handle, _joins) = pool();
         let router = Router::new("edge.test");
-        let mut cache = Router::new("other.test").cache();
+        let other = Router::new("other.test");
+        let mut cache = RouteCache::default();
+        assert!(other.resolve_cached(&mut cache, "a.edge.test", "/").is_none());
         let served = |cache: &mut RouteCache, host: &str| {
             router
                 .resolve_cached(cache, host, "/")

@@ -38,13 +38,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use arc_swap::cache::Cache;
 use bytes::Bytes;
 use outpost_js::{Body, Bundle, HttpRequest, HttpResponse, RuntimeOptions};
 use tokio::sync::mpsc;
 use tokio::sync::oneshot;
 
 use crate::host::LogSink;
+use crate::local_copy::LocalCopy;
 pub use memory::PoolStats;
 use ready::ReadyQueue;
 use thread::{Worker, run};
@@ -391,12 +391,10 @@ impl Default for PoolLimits {
 /// The deployments loaded, by key.
 type Deployments = HashMap<Arc<str>, Arc<Slot>>;
 
-/// A connection's copy of a pool's deployments, for
-/// [`WorkerHandle::dispatch_cached`]: checking it is still current reads
-/// one address, where loading the pool's map takes locked writes to shared
-/// memory, and the deployment is lent, not counted.
+/// A connection's copy of a pool's deployments (see [`LocalCopy`]), for
+/// [`WorkerHandle::dispatch_cached`].
 #[derive(Default)]
-pub struct SlotCache(Option<Cache<Arc<ArcSwap<Deployments>>, Arc<Deployments>>>);
+pub struct SlotCache(LocalCopy<Deployments>);
 
 struct Pool {
     threads: Vec<mpsc::Sender<Job>>,
@@ -540,23 +538,15 @@ impl WorkerHandle {
         deployment: &str,
         request: HttpRequest,
     ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
-        self.dispatch_inner(deployment, request, None)
+        let slot = self.slot(deployment).ok_or(DispatchError::NotLoaded)?;
+        self.dispatch_to(&slot, request, None)
     }
 
-    /// [`dispatch`](Self::dispatch) of a request that arrived at `arrived`,
-    /// a clock reading taken just before: when the request stays on this
-    /// thread, its isolate uses that reading instead of taking another.
-    pub fn dispatch_at(
-        &self,
-        deployment: &str,
-        request: HttpRequest,
-        arrived: Instant,
-    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
-        self.dispatch_inner(deployment, request, Some(arrived))
-    }
-
-    /// [`dispatch_at`](Self::dispatch_at) with the deployment looked up
-    /// through `cache` (see [`SlotCache`]).
+    /// [`dispatch`](Self::dispatch) of a request that arrived at `arrived`
+    /// (a clock reading taken just before: when the request stays on this
+    /// thread, its isolate uses it instead of taking another), with the
+    /// deployment looked up in a connection's copy of the pool's
+    /// deployments.
     pub fn dispatch_cached(
         &self,
         cache: &mut SlotCache,
@@ -564,22 +554,9 @@ impl WorkerHandle {
         request: HttpRequest,
         arrived: Instant,
     ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
-        let deployments = match &mut cache.0 {
-            Some(c) if std::ptr::eq(c.arc_swap(), &*self.pool.deployments) => c,
-            other => other.insert(Cache::new(self.pool.deployments.clone())),
-        };
-        let slot = deployments.load().get(deployment).ok_or(DispatchError::NotLoaded)?;
+        let deployments = cache.0.load(&self.pool.deployments);
+        let slot = deployments.get(deployment).ok_or(DispatchError::NotLoaded)?;
         self.dispatch_to(slot, request, Some(arrived))
-    }
-
-    fn dispatch_inner(
-        &self,
-        deployment: &str,
-        request: HttpRequest,
-        arrived: Option<Instant>,
-    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
-        let slot = self.slot(deployment).ok_or(DispatchError::NotLoaded)?;
-        self.dispatch_to(&slot, request, arrived)
     }
 
     fn dispatch_to(
@@ -927,7 +904,9 @@ mod tests {
         assert!(!pool.is_warm("slow"), "starting the other isolate evicted it");
         let answered = on_the_serving_thread(&pool, |handle| async move {
             let arrived = Instant::now();
-            let (reply, _guard) = handle.dispatch_at("slow", request(), arrived).unwrap();
+            let (reply, _guard) = handle
+                .dispatch_cached(&mut SlotCache::default(), "slow", request(), arrived)
+                .unwrap();
             let resp = reply.await.unwrap();
             (resp.status, text(resp))
         })

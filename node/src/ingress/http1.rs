@@ -77,7 +77,7 @@ where
         io,
         read: BytesMut::with_capacity(READ_CHUNK),
         write: Vec::with_capacity(1024),
-        routes: ctx.service.router.cache(),
+        routes: RouteCache::default(),
         slots: SlotCache::default(),
         tracker: tracker.clone(),
         ctx,
