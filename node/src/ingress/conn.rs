@@ -161,9 +161,9 @@ impl ConnTracker {
     /// [`start_request`](Self::start_request) for a request that ends
     /// before the tracker goes: its guard borrows the tracker instead of
     /// counting a reference to it.
-    pub(crate) fn start_request_within(&self) -> RequestWithin<'_> {
+    pub(crate) fn start_request_within(&self) -> RequestGuard<&Self> {
         self.count_start();
-        RequestWithin { tracker: self }
+        RequestGuard { tracker: self }
     }
 
     fn count_start(&self) {
@@ -271,23 +271,13 @@ impl ConnTracker {
     }
 }
 
-/// Marks one request in flight until dropped.
-pub(crate) struct RequestGuard {
-    tracker: Arc<ConnTracker>,
+/// Marks one request in flight until dropped; it holds its tracker by
+/// `T` (a counted reference, or a borrow for a request that ends first).
+pub(crate) struct RequestGuard<T: std::ops::Deref<Target = ConnTracker> = Arc<ConnTracker>> {
+    tracker: T,
 }
 
-impl Drop for RequestGuard {
-    fn drop(&mut self) {
-        self.tracker.end_request();
-    }
-}
-
-/// [`RequestGuard`] borrowing its tracker.
-pub(crate) struct RequestWithin<'a> {
-    tracker: &'a ConnTracker,
-}
-
-impl Drop for RequestWithin<'_> {
+impl<T: std::ops::Deref<Target = ConnTracker>> Drop for RequestGuard<T> {
     fn drop(&mut self) {
         self.tracker.end_request();
     }

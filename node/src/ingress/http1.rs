@@ -35,9 +35,9 @@ use tokio::sync::oneshot;
 use crate::router::RouteCache;
 use crate::worker::{InflightGuard, SlotCache};
 
-use super::conn::{ConnTracker, Protocol, RequestWithin, TrackedIo};
+use super::conn::{ConnTracker, Protocol, RequestGuard, TrackedIo};
 use super::listener::{ConnContext, hyper_service};
-use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, WireRouted, absolute_url, answer_limited, refused};
+use super::{BUFFERED_BODY_BYTES, ResponseBody, WireRequest, WireRouted, absolute_url, answer, refused};
 
 /// An error that ends a connection (logged at debug level).
 pub(crate) type ConnError = Box<dyn std::error::Error + Send + Sync>;
@@ -130,7 +130,7 @@ enum Parsed {
 /// A request handed on by [`Conn::begin`], waiting for its answer.
 struct Begun<'t> {
     /// Counts it as in progress on the connection until it is answered.
-    guard: RequestWithin<'t>,
+    guard: RequestGuard<&'t ConnTracker>,
     started: Instant,
     /// The connection closes after it.
     close: bool,
@@ -183,7 +183,7 @@ where
         self.read.advance(req.head + req.body);
         let guard = tracker.start_request_within();
         self.ctx.stats.count_request(Protocol::H1);
-        let close = req.close || self.tracker.quota_reached();
+        let close = req.close || tracker.quota_reached();
         let started = Instant::now();
         // Routed and dispatched right here: the request is whole, so none
         // of `Finish`'s states for bodies still arriving are needed.
@@ -239,7 +239,7 @@ where
                     },
                 };
                 drop(inflight);
-                answer_limited(replied, response_limit)
+                answer(replied, response_limit)
             }
         };
         crate::metrics::record_request(resp.status().as_u16(), started.elapsed());

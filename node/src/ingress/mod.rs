@@ -370,15 +370,9 @@ fn unreadable_body(error: &str) -> http::Response<ResponseBody> {
     plain(400, "the request body could not be read\n")
 }
 
-/// The isolate's answer as hyper's response: `500` when the isolate went
-/// away without one.
-pub(crate) fn answer(resp: Option<HttpResponse>, target: &Target) -> http::Response<ResponseBody> {
-    answer_limited(resp, target.limits.response_body_bytes)
-}
-
-/// [`answer`] for a deployment whose responses may have up to `limit`
-/// bytes of body.
-pub(crate) fn answer_limited(resp: Option<HttpResponse>, limit: u64) -> http::Response<ResponseBody> {
+/// The isolate's answer as hyper's response, its body cut off past the
+/// deployment's `limit`: `500` when the isolate went away without one.
+pub(crate) fn answer(resp: Option<HttpResponse>, limit: u64) -> http::Response<ResponseBody> {
     match resp {
         Some(resp) => to_hyper_limited(resp, limit),
         None => plain(500, "Internal Server Error\n"),
@@ -556,7 +550,7 @@ impl Future for Finish {
                     };
                     // The request stops counting as in flight.
                     drop(inflight);
-                    answer(resp.ok(), &target)
+                    answer(resp.ok(), target.limits.response_body_bytes)
                 }
                 FinishState::Reading(fut) => {
                     let Poll::Ready(read) = fut.as_mut().poll(cx) else {
