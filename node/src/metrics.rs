@@ -91,25 +91,14 @@ impl Writer {
         }
     }
 
-    /// Adds `n` to `cell`, a count in this writer's shard.
-    fn add(self, cell: &AtomicU64, n: u64) {
+    /// Replaces `cell`, a value in this writer's shard, with `f` of it.
+    fn update(self, cell: &AtomicU64, f: impl Fn(u64) -> u64) {
         match self {
             // No other thread writes it: readers see the old or the new
             // value, never a torn one.
-            Writer::Sole(_) => cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed),
+            Writer::Sole(_) => cell.store(f(cell.load(Ordering::Relaxed)), Ordering::Relaxed),
             Writer::Shared => {
-                cell.fetch_add(n, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Adds `v` to `cell`, an `f64` (as bits) in this writer's shard.
-    fn add_f64(self, cell: &AtomicU64, v: f64) {
-        let plus = |bits: u64| (f64::from_bits(bits) + v).to_bits();
-        match self {
-            Writer::Sole(_) => cell.store(plus(cell.load(Ordering::Relaxed)), Ordering::Relaxed),
-            Writer::Shared => {
-                let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| Some(plus(bits)));
+                let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(f(v)));
             }
         }
     }
@@ -144,7 +133,7 @@ impl ShardedCounter {
     /// Adds `n`.
     pub fn add(&self, n: u64) {
         let writer = Writer::current();
-        writer.add(&self.shards[writer.shard()].0, n);
+        writer.update(&self.shards[writer.shard()].0, |c| c.wrapping_add(n));
     }
 
     /// The count: what every thread has added so far.
@@ -200,8 +189,8 @@ impl metrics::HistogramFn for FixedHistogram {
         let shard = &self.shards[writer.shard()];
         // The first bucket whose bound is at least the value (`le`).
         let bucket = BUCKETS.partition_point(|&bound| bound < value);
-        writer.add(&shard.counts[bucket], 1);
-        writer.add_f64(&shard.sum, value);
+        writer.update(&shard.counts[bucket], |c| c + 1);
+        writer.update(&shard.sum, |bits| (f64::from_bits(bits) + value).to_bits());
     }
 }
 

@@ -730,7 +730,9 @@ mod tests {
     use super::*;
 
     /// A future that counts its polls and is ready once `ready` is set;
-    /// it keeps the last waker it was given.
+    /// it keeps the last waker it was given. A clone is a handle on the
+    /// same probe.
+    #[derive(Clone)]
     struct Probe {
         polls: Arc<AtomicUsize>,
         ready: Arc<AtomicBool>,
@@ -738,19 +740,13 @@ mod tests {
     }
 
     impl Probe {
-        /// A probe not ready yet, and a handle on it (sharing its fields).
-        fn new() -> (Probe, Probe) {
-            let probe = Probe {
+        /// A probe not ready yet.
+        fn new() -> Probe {
+            Probe {
                 polls: Arc::new(AtomicUsize::new(0)),
                 ready: Arc::new(AtomicBool::new(false)),
                 waker: Arc::new(Mutex::new(None)),
-            };
-            let handle = Probe {
-                polls: probe.polls.clone(),
-                ready: probe.ready.clone(),
-                waker: probe.waker.clone(),
-            };
-            (probe, handle)
+            }
         }
     }
 
@@ -791,7 +787,8 @@ mod tests {
 
     #[test]
     fn a_woken_only_future_is_polled_first_and_then_only_after_its_own_wake_up() {
-        let (probe, seen) = Probe::new();
+        let seen = Probe::new();
+        let probe = seen.clone();
         let mut fut = std::pin::pin!(WokenOnly::new(probe));
         let (wakes, task) = CountWake::task();
         let mut cx = Context::from_waker(&task);
@@ -815,7 +812,8 @@ mod tests {
     /// waker), and a poll from another task moves them there.
     #[test]
     fn a_woken_only_future_passes_on_every_wake_up_to_the_task_that_polled_it_last() {
-        let (probe, seen) = Probe::new();
+        let seen = Probe::new();
+        let probe = seen.clone();
         let mut fut = std::pin::pin!(WokenOnly::new(probe));
         let ((a, task_a), (b, task_b)) = (CountWake::task(), CountWake::task());
         assert!(fut.as_mut().poll(&mut Context::from_waker(&task_a)).is_pending());
