@@ -685,12 +685,8 @@ pub fn spawn_pool(
                     // Offenders get what CPU the serving threads leave.
                     demote_this_thread();
                 }
-                // No signal or process driver: nothing here needs one, and
-                // the process driver looks for exited children (taking a
-                // lock) every time the thread parks.
                 let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .enable_time()
+                    .enable_all()
                     .build()
                     .expect("worker tokio runtime");
                 let local = tokio::task::LocalSet::new();
