@@ -100,6 +100,10 @@ pub(crate) struct ConnTracker {
     /// one; 0 when no head is arriving.
     head_started: AtomicU64,
     max_reported: AtomicBool,
+    /// HTTP/1: the connection is to close once no request is in progress
+    /// (shutdown, or its quota or a limit reached). Kept here, beside what
+    /// each request updates anyway, not in an allocation of its own.
+    winding_down: AtomicBool,
     /// Woken when the request quota is reached.
     quota: Notify,
     /// Woken when the last request in flight ends, while `drain_waiters`
@@ -121,6 +125,7 @@ impl ConnTracker {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             max_reported: AtomicBool::new(false),
+            winding_down: AtomicBool::new(false),
             quota: Notify::new(),
             idle: Notify::new(),
             drain_waiters: AtomicUsize::new(0),
@@ -195,6 +200,16 @@ impl ConnTracker {
         if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.drain_waiters.load(Ordering::SeqCst) > 0 {
             self.idle.notify_waiters();
         }
+    }
+
+    /// HTTP/1: close the connection once no request is in progress.
+    pub(crate) fn wind_down(&self) {
+        self.winding_down.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`wind_down`](Self::wind_down) was called.
+    pub(crate) fn winding_down(&self) -> bool {
+        self.winding_down.load(Ordering::Relaxed)
     }
 
     /// Requests in flight now.

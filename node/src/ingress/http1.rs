@@ -17,7 +17,6 @@ use std::io::IoSlice;
 use std::mem::MaybeUninit;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Instant;
 
@@ -62,13 +61,12 @@ const COPY_BODY: usize = 16 * 1024;
 const STREAM_BATCH: usize = 256 * 1024;
 
 /// Serves HTTP/1.1 on `io` until the client leaves, a response says
-/// `connection: close`, or `graceful` turns true while no request is in
-/// progress.
+/// `connection: close`, or the tracker winds the connection down while no
+/// request is in progress.
 pub(crate) async fn serve<S>(
     io: TrackedIo<S>,
     tracker: Arc<ConnTracker>,
     ctx: Arc<ConnContext>,
-    graceful: Arc<AtomicBool>,
 ) -> Result<(), ConnError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -81,7 +79,6 @@ where
         slots: SlotCache::default(),
         tracker: tracker.clone(),
         ctx,
-        graceful,
     };
     loop {
         match conn.parse() {
@@ -114,7 +111,6 @@ struct Conn<S> {
     slots: SlotCache,
     tracker: Arc<ConnTracker>,
     ctx: Arc<ConnContext>,
-    graceful: Arc<AtomicBool>,
 }
 
 /// What the read buffer starts with.
@@ -246,7 +242,7 @@ where
         if let Some(alt_svc) = &self.ctx.alt_svc {
             resp.headers_mut().insert(header::ALT_SVC, alt_svc.clone());
         }
-        let close = close || self.graceful.load(Ordering::Relaxed);
+        let close = close || self.tracker.winding_down();
         let (parts, body) = resp.into_parts();
         let (ok, close) = match body {
             ResponseBody::Full(full) => {
@@ -289,7 +285,7 @@ where
     /// graceful shutdown finds no request begun.
     async fn read_more(&mut self) -> std::io::Result<usize> {
         poll_fn(|cx| {
-            if self.read.is_empty() && self.graceful.load(Ordering::Relaxed) {
+            if self.read.is_empty() && self.tracker.winding_down() {
                 return Poll::Ready(Ok(0));
             }
             self.poll_fill(cx)
@@ -451,7 +447,6 @@ where
             read,
             tracker,
             ctx,
-            graceful,
             ..
         } = self;
         io.unread(read.freeze());
@@ -459,7 +454,7 @@ where
         let mut conn = pin!(ctx.h1.serve_connection(TokioIo::new(io), svc));
         let mut told = false;
         poll_fn(|cx| {
-            if !told && graceful.load(Ordering::Relaxed) {
+            if !told && tracker.winding_down() {
                 told = true;
                 conn.as_mut().graceful_shutdown();
             }

@@ -10,9 +10,9 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -391,31 +391,41 @@ async fn accept_loop(
             _ = shutdown_signal(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
-        let ctx = ctx.clone();
-        let shutdown = shutdown.clone();
-        let tls = tls.clone();
         let span = tracing::debug_span!("conn", %peer);
-        conns.spawn(
-            async move {
-                match tls {
-                    Some(acceptor) => serve_tls_conn(stream, acceptor, &ctx, shutdown).await,
-                    None => serve_plain_conn(stream, &ctx, shutdown).await,
-                }
-            }
-            .instrument(span),
-        );
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        match &tls {
+            Some(acceptor) => spawn_conn(
+                &mut conns,
+                serve_tls_conn(stream, acceptor.clone(), ctx, shutdown),
+                span,
+            ),
+            None => spawn_conn(&mut conns, serve_plain_conn(stream, ctx, shutdown), span),
+        }
         while conns.try_join_next().is_some() {}
     }
     drop(tcp);
     while conns.join_next().await.is_some() {}
 }
 
+/// Runs a connection's future as a task of its own, in the connection's
+/// span when that is enabled. The future is the task's whole state and
+/// each request polls down through it: without a span, no wrapper is
+/// polled on the way.
+fn spawn_conn<F: Future<Output = ()> + Send + 'static>(conns: &mut JoinSet<()>, conn: F, span: tracing::Span) {
+    if span.is_disabled() {
+        conns.spawn(conn);
+    } else {
+        conns.spawn(conn.instrument(span));
+    }
+}
+
 async fn serve_tls_conn(
     stream: TcpStream,
     acceptor: tokio_rustls::TlsAcceptor,
-    ctx: &Arc<ConnContext>,
+    ctx: Arc<ConnContext>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let ctx = &ctx;
     let Some(tls) = handshake(ctx, "TLS", acceptor.accept(stream)).await else {
         return;
     };
@@ -426,10 +436,10 @@ async fn serve_tls_conn(
     serve_http(tls, Bytes::new(), None, proto, ctx, shutdown).await;
 }
 
-async fn serve_plain_conn(mut stream: TcpStream, ctx: &Arc<ConnContext>, shutdown: watch::Receiver<bool>) {
+async fn serve_plain_conn(mut stream: TcpStream, ctx: Arc<ConnContext>, shutdown: watch::Receiver<bool>) {
     match sniff(&mut stream, &ctx.config).await {
         Ok(Some((proto, prefix, first_byte))) => {
-            serve_http(stream, prefix, Some(first_byte), proto, ctx, shutdown).await
+            serve_http(stream, prefix, Some(first_byte), proto, &ctx, shutdown).await
         }
         Ok(None) => {}
         Err(e) => tracing::debug!(error = %e, "connection closed before its first request"),
@@ -496,15 +506,15 @@ async fn serve_http<S>(
     let io = TrackedIo::new(io, prefix, tracker.clone());
     match proto {
         Protocol::H2 => {
-            let conn = ctx
-                .h2
-                .serve_connection(TokioIo::new(io), hyper_service(ctx, &tracker, proto));
+            let conn = pin!(
+                ctx.h2
+                    .serve_connection(TokioIo::new(io), hyper_service(ctx, &tracker, proto))
+            );
             drive(conn, |c| c.graceful_shutdown(), proto, &tracker, &ctx.config, shutdown).await;
         }
         _ => {
-            let graceful = Arc::new(AtomicBool::new(false));
-            let conn = super::http1::serve(io, tracker.clone(), ctx.clone(), graceful.clone());
-            let wind_down = |_: Pin<&mut _>| graceful.store(true, Ordering::Relaxed);
+            let conn = pin!(super::http1::serve(io, tracker.clone(), ctx.clone()));
+            let wind_down = |_: Pin<&mut _>| tracker.wind_down();
             drive(conn, wind_down, proto, &tracker, &ctx.config, shutdown).await;
         }
     }
@@ -557,7 +567,7 @@ pub(crate) fn hyper_service(
 /// Polls a hyper connection to its end while applying the limits and the
 /// shutdown signal.
 async fn drive<C, G, E>(
-    conn: C,
+    mut conn: Pin<&mut C>,
     graceful: G,
     proto: Protocol,
     tracker: &ConnTracker,
@@ -568,7 +578,6 @@ async fn drive<C, G, E>(
     E: std::fmt::Display,
     G: Fn(Pin<&mut C>),
 {
-    tokio::pin!(conn);
     let mut drain = Drain::default();
     loop {
         // What may end or wind down the connection besides the connection
