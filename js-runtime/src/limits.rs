@@ -237,11 +237,13 @@ impl Meter {
     /// not a busy machine's delays. Short slices, the common case, cost no
     /// CPU-clock read.
     /// Also returns the limit that stopped the isolate, if one did (read
-    /// in the same instruction that ends the slice).
-    pub(crate) fn end(&self, cpu_start: Instant) -> (Duration, Option<Limit>) {
+    /// in the same instruction that ends the slice), and the clock reading
+    /// that ended the slice.
+    pub(crate) fn end(&self, cpu_start: Instant) -> (Duration, Option<Limit>, Instant) {
         let state = self.state.fetch_sub(RUNNING, Ordering::AcqRel);
         debug_assert!(state & RUNNING != 0, "a slice was running");
-        let elapsed = cpu_start.elapsed();
+        let ended = Instant::now();
+        let elapsed = ended.saturating_duration_since(cpu_start);
         // Only a slice the watchdog saw costs a CPU-clock read.
         let used = if self.seen.load(Ordering::Acquire) == state & !(SLICE - 1) {
             match thread_cpu(self.clock) {
@@ -251,7 +253,7 @@ impl Meter {
         } else {
             elapsed
         };
-        (used, tripped_of(state))
+        (used, tripped_of(state), ended)
     }
 
     /// What a slice the watchdog has seen has used by the time its thread's

@@ -410,7 +410,7 @@ impl Runtime {
             });
             loaded.map(|hooks| (v8::Global::new(scope, context), hooks))
         };
-        let (_, tripped) = meter.end(startup);
+        let (_, tripped, _) = meter.end(startup);
         let made = match tripped {
             Some(limit) => {
                 drop(made);
@@ -459,10 +459,21 @@ impl Runtime {
     /// before (`now`, at most microseconds ago): the request's wall-clock
     /// time, and the CPU time charged for the slice it starts, count from
     /// then. One clock reading fewer per request.
-    pub fn dispatch_at(&mut self, request: HttpRequest, reply: oneshot::Sender<HttpResponse>, now: Instant) {
+    ///
+    /// Returns the clock reading taken when the handler's JS returned (its
+    /// slice ended), after whatever `reply` got from it by then: a caller
+    /// that finds the response there can time the request with it instead
+    /// of reading the clock again. `None` when no JS ran (the isolate was
+    /// stopped by a limit before).
+    pub fn dispatch_at(
+        &mut self,
+        request: HttpRequest,
+        reply: oneshot::Sender<HttpResponse>,
+        now: Instant,
+    ) -> Option<Instant> {
         if let Some(limit) = self.poisoned {
             let _ = reply.send(HttpResponse::limit_exceeded(limit));
-            return;
+            return None;
         }
         let tx = reply;
         let id = {
@@ -527,9 +538,10 @@ impl Runtime {
             }
             context::enter(tc, None);
         }
-        self.end_js(slice);
+        let ended = self.end_js(slice);
         self.report_unhandled();
         self.end_finished_contexts();
+        Some(ended)
     }
 
     /// Runs whatever is ready: landed async calls, due timers, microtasks;

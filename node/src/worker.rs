@@ -388,6 +388,18 @@ impl Default for PoolLimits {
     }
 }
 
+/// A request handed to an isolate by [`WorkerHandle::dispatch_cached`].
+pub struct Dispatched {
+    /// Where its response head comes from.
+    pub reply: oneshot::Receiver<HttpResponse>,
+    /// Counts it in flight on its deployment until dropped.
+    pub inflight: InflightGuard,
+    /// When the handler's JS returned, if it ran on this thread during the
+    /// dispatch: a response already in `reply` was ready by then, so this
+    /// reading times it (no need to read the clock again).
+    pub ran_until: Option<Instant>,
+}
+
 /// The deployments loaded, by key.
 type Deployments = HashMap<Arc<str>, Arc<Slot>>;
 
@@ -539,7 +551,7 @@ impl WorkerHandle {
         request: HttpRequest,
     ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
         let slot = self.slot(deployment).ok_or(DispatchError::NotLoaded)?;
-        self.dispatch_to(&slot, request, None)
+        self.dispatch_to(&slot, request, None).map(|d| (d.reply, d.inflight))
     }
 
     /// [`dispatch`](Self::dispatch) of a request that arrived at `arrived`
@@ -553,7 +565,7 @@ impl WorkerHandle {
         deployment: &str,
         request: HttpRequest,
         arrived: Instant,
-    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
+    ) -> Result<Dispatched, DispatchError> {
         let deployments = cache.0.load(&self.pool.deployments);
         let slot = deployments.get(deployment).ok_or(DispatchError::NotLoaded)?;
         self.dispatch_to(slot, request, Some(arrived))
@@ -564,13 +576,17 @@ impl WorkerHandle {
         slot: &Arc<Slot>,
         request: HttpRequest,
         arrived: Option<Instant>,
-    ) -> Result<(oneshot::Receiver<HttpResponse>, InflightGuard), DispatchError> {
+    ) -> Result<Dispatched, DispatchError> {
         let shared = &self.pool.shared;
         if let Some(remaining) = slot.backoff.remaining(|| shared.now_ms()) {
             crate::metrics::record_rejected("backed_off");
             let (reply, rx) = oneshot::channel();
             let _ = reply.send(backed_off_response(remaining));
-            return Ok((rx, InflightGuard { held: None }));
+            return Ok(Dispatched {
+                reply: rx,
+                inflight: InflightGuard { held: None },
+                ran_until: None,
+            });
         }
         if slot.total_inflight() >= self.pool.limits.inflight_per_deployment {
             return Err(DispatchError::Busy);
@@ -587,17 +603,22 @@ impl WorkerHandle {
             held: Some((slot.clone(), thread)),
         };
         let (reply, rx) = oneshot::channel();
+        let mut dispatched = Dispatched {
+            reply: rx,
+            inflight: guard,
+            ran_until: None,
+        };
         if here == Some(thread) {
-            LOCAL.with(|l| {
+            dispatched.ran_until = LOCAL.with(|l| {
                 let l = l.borrow();
                 let l = l.as_ref().expect("checked above");
-                l.worker.borrow_mut().request(slot, request, reply, arrived);
+                l.worker.borrow_mut().request(slot, request, reply, arrived)
             });
-            return Ok((rx, guard));
+            return Ok(dispatched);
         }
         let slot = slot.clone();
         match self.pool.threads[thread].try_send(Job::Request { slot, request, reply }) {
-            Ok(()) => Ok((rx, guard)),
+            Ok(()) => Ok(dispatched),
             Err(mpsc::error::TrySendError::Full(_)) => Err(DispatchError::Busy),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(DispatchError::Gone),
         }
@@ -900,10 +921,10 @@ mod tests {
         assert!(!pool.is_warm("slow"), "starting the other isolate evicted it");
         let answered = on_the_serving_thread(&pool, |handle| async move {
             let arrived = Instant::now();
-            let (reply, _guard) = handle
+            let dispatched = handle
                 .dispatch_cached(&mut SlotCache::default(), "slow", request(), arrived)
                 .unwrap();
-            let resp = reply.await.unwrap();
+            let resp = dispatched.reply.await.unwrap();
             (resp.status, text(resp))
         })
         .await;

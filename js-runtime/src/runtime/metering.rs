@@ -45,9 +45,10 @@ impl Runtime {
     }
 
     /// JS has returned: charges its CPU time to every open request and
-    /// answers them all when a limit stopped the isolate.
-    pub(super) fn end_js(&mut self, slice: Instant) {
-        let (used, tripped) = self.meter.end(slice);
+    /// answers them all when a limit stopped the isolate. Returns the clock
+    /// reading that ended the slice.
+    pub(super) fn end_js(&mut self, slice: Instant) -> Instant {
+        let (used, tripped, ended) = self.meter.end(slice);
         self.cpu_total += used;
         self.forget_closed_requests();
         if let Some(limit) = tripped {
@@ -59,6 +60,7 @@ impl Runtime {
         } else {
             self.publish_wall_deadline();
         }
+        ended
     }
 
     /// Tells the watchdog the earliest wall-clock deadline of the requests

@@ -27,7 +27,6 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use outpost_js::HttpResponse;
-use outpost_js::clock::CoarseClock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
@@ -142,6 +141,8 @@ enum Pending {
     Isolate {
         reply: oneshot::Receiver<HttpResponse>,
         inflight: InflightGuard,
+        /// When the handler's JS returned, if it ran during the dispatch.
+        ran_until: Option<Instant>,
         /// The deployment's limit on response bodies.
         response_limit: u64,
     },
@@ -191,9 +192,10 @@ where
                     .dispatch_cached(&mut self.slots, &target.deployment, request, started)
                 {
                     Err(e) => Pending::Answered(Box::new(refused(target, e))),
-                    Ok((reply, inflight)) => Pending::Isolate {
-                        reply,
-                        inflight,
+                    Ok(dispatched) => Pending::Isolate {
+                        reply: dispatched.reply,
+                        inflight: dispatched.inflight,
+                        ran_until: dispatched.ran_until,
                         response_limit: target.limits.response_body_bytes,
                     },
                 }
@@ -216,16 +218,23 @@ where
             close,
             pending,
         } = begun;
+        // When the answer was ready: the clock reading that ended the
+        // handler's JS, if it answered within it.
+        let mut ready_at = None;
         let mut resp = match pending {
             Pending::Answered(answered) => *answered,
             Pending::Isolate {
                 mut reply,
                 inflight,
+                ran_until,
                 response_limit,
             } => {
                 // A handler that answers at once has answered by now.
                 let replied = match reply.try_recv() {
-                    Ok(resp) => Some(resp),
+                    Ok(resp) => {
+                        ready_at = ran_until;
+                        Some(resp)
+                    }
                     Err(oneshot::error::TryRecvError::Closed) => None,
                     Err(oneshot::error::TryRecvError::Empty) => match self.answer(reply).await {
                         Some(replied) => replied,
@@ -238,7 +247,8 @@ where
                 answer(replied, response_limit)
             }
         };
-        crate::metrics::record_request(resp.status().as_u16(), started.elapsed());
+        let now = ready_at.unwrap_or_else(Instant::now);
+        crate::metrics::record_request(resp.status().as_u16(), now.saturating_duration_since(started));
         if let Some(alt_svc) = &self.ctx.alt_svc {
             resp.headers_mut().insert(header::ALT_SVC, alt_svc.clone());
         }
@@ -248,14 +258,14 @@ where
             ResponseBody::Full(full) => {
                 // Encoded before the first await: the response is not kept
                 // in the connection's future while it is written.
-                let (tail, close) = self.encode_whole(&parts, full, close);
+                let (tail, close) = self.encode_whole(&parts, full, close, now);
                 drop(parts);
                 self.write_whole(tail).await?;
                 (true, close)
             }
             // Boxed: a stream's batching state stays out of the future
             // every request on the connection goes through.
-            ResponseBody::Stream(stream) => Box::pin(self.write_stream(parts, stream, close)).await?,
+            ResponseBody::Stream(stream) => Box::pin(self.write_stream(parts, stream, close, now)).await?,
         };
         drop(guard);
         Ok(ok && !close)
@@ -302,12 +312,14 @@ where
     /// Puts a whole response in the write buffer: its head, saying
     /// `connection: close` if `close` or if the handler asked to, and its
     /// body unless that is long, which is returned to be written after the
-    /// buffer. Also returns whether the head says close.
+    /// buffer. Also returns whether the head says close. `now`: a clock
+    /// reading just taken.
     fn encode_whole(
         &mut self,
         parts: &http::response::Parts,
         mut full: Full<Bytes>,
         close: bool,
+        now: Instant,
     ) -> (Option<Bytes>, bool) {
         let bodiless = bodiless(parts.status);
         // A whole body is one frame, ready at once.
@@ -321,7 +333,7 @@ where
             Framing::Length(data.len() as u64)
         };
         self.write.clear();
-        let close = encode_head(&mut self.write, parts, framing, close);
+        let close = encode_head(&mut self.write, parts, framing, close, now);
         if bodiless || data.is_empty() {
             (None, close)
         } else if data.len() <= COPY_BODY {
@@ -344,12 +356,14 @@ where
     /// Writes a streamed response, saying `connection: close` if `close` or
     /// if the handler asked to. Returns whether its body was sent whole (the
     /// connection must close if not: the client cannot tell where the next
-    /// response starts), and whether it said close.
+    /// response starts), and whether it said close. `now`: a clock reading
+    /// just taken.
     async fn write_stream(
         &mut self,
         parts: http::response::Parts,
         mut stream: UnsyncBoxBody<Bytes, std::io::Error>,
         close: bool,
+        now: Instant,
     ) -> Result<(bool, bool), ConnError> {
         let bodiless = bodiless(parts.status);
         self.write.clear();
@@ -362,7 +376,7 @@ where
             Some(n) => Framing::Declared(n),
             None => Framing::Chunked,
         };
-        let close = encode_head(&mut self.write, &parts, framing, close);
+        let close = encode_head(&mut self.write, &parts, framing, close, now);
         if bodiless {
             self.io.write_all(&self.write).await?;
             self.io.flush().await?;
@@ -574,8 +588,14 @@ enum Framing {
 /// give way to the body's (`Declared` keeps its `Content-Length`), and
 /// `Date` is added unless the handler set one. The head says `connection:
 /// close` if `close` or if the handler's `Connection` header does; returns
-/// whether it does.
-fn encode_head(out: &mut Vec<u8>, parts: &http::response::Parts, framing: Framing, mut close: bool) -> bool {
+/// whether it does. `now`: a clock reading just taken (for the date).
+fn encode_head(
+    out: &mut Vec<u8>,
+    parts: &http::response::Parts,
+    framing: Framing,
+    mut close: bool,
+    now: Instant,
+) -> bool {
     if parts.status == http::StatusCode::OK {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -610,7 +630,7 @@ fn encode_head(out: &mut Vec<u8>, parts: &http::response::Parts, framing: Framin
         push_header(out, b"connection", b"close");
     }
     if !dated {
-        http_date(|date| push_header(out, b"date", date));
+        http_date(now, |date| push_header(out, b"date", date));
     }
     out.extend_from_slice(b"\r\n");
     close
@@ -623,33 +643,30 @@ fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Calls `f` with the current time as an HTTP date. Each thread formats it
-/// once a second, and looks at the coarse clock in between to know when
-/// the second is over (so the date may lag by a tick of that clock).
-fn http_date(f: impl FnOnce(&[u8])) {
+/// Calls `f` with the current time as an HTTP date, `now` being a clock
+/// reading just taken. Each thread formats the date once a second, and
+/// compares `now` with when that second is over in between.
+fn http_date(now: Instant, f: impl FnOnce(&[u8])) {
     use std::cell::RefCell;
-    use std::time::{SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
     struct Cached {
-        clock: CoarseClock,
-        /// On `clock`: when to format the date again.
-        stale_at: u64,
+        /// When to format the date again.
+        stale_at: Option<Instant>,
         date: String,
     }
     thread_local! {
-        static DATE: RefCell<Cached> = RefCell::new(Cached {
-            clock: CoarseClock::new(),
-            stale_at: 0,
+        static DATE: RefCell<Cached> = const { RefCell::new(Cached {
+            stale_at: None,
             date: String::new(),
-        });
+        }) };
     }
     DATE.with(|d| {
         let mut d = d.borrow_mut();
-        let coarse = d.clock.now();
-        if coarse >= d.stale_at {
-            let now = SystemTime::now();
-            let into_second = now.duration_since(UNIX_EPOCH).map_or(0, |t| t.subsec_nanos());
-            d.stale_at = coarse + u64::from(1_000_000_000 - into_second);
-            d.date = httpdate::fmt_http_date(now);
+        if d.stale_at.is_none_or(|at| now >= at) {
+            let wall = SystemTime::now();
+            let into_second = wall.duration_since(UNIX_EPOCH).map_or(0, |t| t.subsec_nanos());
+            d.stale_at = Some(now + Duration::from_nanos(u64::from(1_000_000_000 - into_second)));
+            d.date = httpdate::fmt_http_date(wall);
         }
         f(d.date.as_bytes());
     });
@@ -885,7 +902,7 @@ mod tests {
         }
         let (parts, ()) = resp.into_parts();
         let mut out = Vec::new();
-        let closes = encode_head(&mut out, &parts, framing, close);
+        let closes = encode_head(&mut out, &parts, framing, close, Instant::now());
         let head = String::from_utf8(out).unwrap();
         assert_eq!(closes, head.contains("connection: close\r\n"), "{head}");
         head

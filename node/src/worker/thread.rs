@@ -237,10 +237,11 @@ impl Worker {
     }
 
     /// Re-measures idle isolate `id` when its last measure is old enough,
-    /// and evicts others if the pool went over its budget.
-    fn went_idle(&mut self, id: IsolateId) {
+    /// and evicts others if the pool went over its budget. `at`: a clock
+    /// reading taken just before, if there is one.
+    fn went_idle(&mut self, id: IsolateId, at: Option<Instant>) {
         let Some(iso) = self.isolates.get_mut(&id) else { return };
-        let now = self.shared.coarse_now();
+        let now = at.map_or_else(|| self.shared.coarse_now(), |at| self.shared.clock.nanos_at(at));
         if Duration::from_nanos(now.saturating_sub(iso.measured_at)) < memory::MEASURE_EVERY {
             return;
         }
@@ -279,17 +280,18 @@ impl Worker {
     /// `arrived`: when the request reached this thread, if the caller read
     /// the clock just before (see [`Runtime::dispatch_at`]). It is not used
     /// when the isolate had to be started first: the request's time starts
-    /// after that.
+    /// after that. Returns when the request's JS returned, as
+    /// [`Runtime::dispatch_at`] does.
     pub(super) fn request(
         &mut self,
         slot: &Arc<Slot>,
         request: HttpRequest,
         reply: oneshot::Sender<HttpResponse>,
         arrived: Option<Instant>,
-    ) {
+    ) -> Option<Instant> {
         let Some((id, started)) = self.runtime_for(slot) else {
             let _ = reply.send(HttpResponse::text(500, "Internal Server Error\n"));
-            return;
+            return None;
         };
         let used = self.last_use_now();
         let iso = self.isolates.get_mut(&id).expect("runtime_for returns a live isolate");
@@ -299,7 +301,7 @@ impl Worker {
             self.lru.insert((used, id));
         }
         let arrived = arrived.filter(|_| !started).unwrap_or_else(Instant::now);
-        iso.rt.dispatch_at(request, reply, arrived);
+        let ended = iso.rt.dispatch_at(request, reply, arrived);
         if let Some(limit) = iso.rt.poisoned_by() {
             // Counted before the isolate is dropped: the client already has
             // its 503 and may be asking again.
@@ -308,8 +310,9 @@ impl Worker {
         } else if iso.rt.has_work() {
             iso.waker.mark();
         } else {
-            self.went_idle(id);
+            self.went_idle(id, ended);
         }
+        ended
     }
 
     /// Polls isolate `id`'s event loop; drops it if a limit stopped it, or
@@ -332,7 +335,7 @@ impl Worker {
                 self.discard(id);
             }
         } else if idle {
-            self.went_idle(id);
+            self.went_idle(id, None);
         }
     }
 
@@ -356,7 +359,7 @@ impl Worker {
     fn handle(&mut self, job: Job) {
         match job {
             Job::Request { slot, request, reply } => {
-                self.request(&slot, request, reply, None);
+                let _ = self.request(&slot, request, reply, None);
             }
             Job::Spawn(make) => {
                 tokio::task::spawn_local(make());
