@@ -145,7 +145,7 @@ impl State {
     pub(crate) fn finished_contexts(&mut self) -> Vec<u32> {
         // The clock is read only for contexts still waiting on `waitUntil()`
         // work: most requests end with their response.
-        let host = self.host.clone();
+        let host = &self.host;
         let mut now = None;
         let mut clock = || *now.get_or_insert_with(|| host.now());
         // `settled` collects every context to end, and keeps its room.
