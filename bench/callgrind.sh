@@ -12,7 +12,9 @@
 # misses per request to the line. CALLGRIND_LOCKS=1 also counts the locked
 # instructions executed per request (x86 `lock`-prefixed ones and `xchg`
 # with memory: atomic read-modify-writes, each a full barrier) in every
-# object the server ran, and lists the functions with most. OUTPOST_BIN picks the
+# object the server ran, and lists the functions with most.
+# CALLGRIND_CALLS=NAME also counts the calls per request to functions whose
+# name contains NAME (say `clock_gettime`), by caller. OUTPOST_BIN picks the
 # Outpost binary (default: `make build`'s; `make release`'s is
 # target/pgo/outpost). Needs valgrind
 # (Debian package `valgrind`); Deno comes from bench/http.sh's npm cache
@@ -126,6 +128,36 @@ for f, n in per.most_common(10):
 PY
 }
 
+# calls DUMP SERVER NAME: calls per request (of 4,000) to functions whose
+# name contains NAME, in total and by caller.
+calls() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import collections, re, sys
+dump, server, pattern = sys.argv[1], sys.argv[2], sys.argv[3]
+names = {}
+def name(s):
+    m = re.match(r"\((\d+)\)(?: (.*))?", s)
+    if not m:
+        return s
+    if m.group(2):
+        names[m.group(1)] = m.group(2)
+    return names.get(m.group(1), m.group(1))
+by_caller = collections.Counter()
+fn = callee = None
+for line in open(dump):
+    if line.startswith("fn="):
+        fn = name(line[3:].strip())
+    elif line.startswith("cfn="):
+        callee = name(line[4:].strip())
+    elif line.startswith("calls=") and callee and pattern in callee:
+        by_caller[fn] += int(line[6:].split()[0])
+total = sum(by_caller.values())
+print(f"{server}: {total / 4000:.2f} calls to *{pattern}* per request")
+for f, n in by_caller.most_common(8):
+    print(f"  {n / 4000:5.2f}  {f[:110]}")
+PY
+}
+
 for server in $servers; do
   port=$(free_port)
   case $server in
@@ -163,4 +195,5 @@ for server in $servers; do
   fi
   echo "$server $handler: $((total / 4000)) instructions per request ($total for 4,000)$misses"
   if [[ ${CALLGRIND_LOCKS:-0} == 1 ]]; then locked "$out/$server.2" "$server"; fi
+  if [[ -n ${CALLGRIND_CALLS:-} ]]; then calls "$out/$server.2" "$server" "$CALLGRIND_CALLS"; fi
 done
