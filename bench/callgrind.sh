@@ -64,100 +64,6 @@ for _ in range(rounds):
 PY
 }
 
-# locked DUMP SERVER: locked instructions per request in DUMP (4,000
-# requests, dumped with --dump-instr=yes), and the functions with most.
-locked() {
-  python3 - "$1" "$2" <<'PY'
-import collections, re, subprocess, sys
-dump, server = sys.argv[1], sys.argv[2]
-names, objects = {}, {}
-def name(table, s):
-    m = re.match(r"\((\d+)\)(?: (.*))?", s)
-    if not m:
-        return s
-    if m.group(2):
-        table[m.group(1)] = m.group(2)
-    return table.get(m.group(1), m.group(1))
-# Instructions executed per (object, address), leaving out the lines
-# that give a call's inclusive cost.
-cost, where = collections.Counter(), {}
-ob = fn = None
-addr, call = 0, False
-for line in open(dump):
-    line = line.rstrip("\n")
-    if line.startswith(("ob=", "cob=")):
-        o = name(objects, line.split("=", 1)[1])
-        ob = o if line.startswith("ob=") else ob
-        continue
-    if line.startswith(("fn=", "cfn=")):
-        f = name(names, line.split("=", 1)[1])
-        fn = f if line.startswith("fn=") else fn
-        continue
-    if line.startswith("calls="):
-        call = True
-        continue
-    if not line or line[0] not in "0123456789+-*":
-        continue
-    parts = line.split()
-    pos = parts[0]
-    if pos.startswith("0x"):
-        addr = int(pos, 16)
-    elif pos[0] in "+-":
-        addr += int(pos, 0)
-    if call:
-        call = False
-        continue
-    if len(parts) >= 3:
-        cost[(ob, addr)] += int(parts[2])
-        where[(ob, addr)] = fn
-locked = set()
-for ob in {o for o, _ in cost if o and o.startswith("/")}:
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", ob], capture_output=True, text=True).stdout
-    for l in out.splitlines():
-        m = re.match(r"\s*([0-9a-f]+):\s+(lock |xchg\s+\S*\()", l)
-        if m:
-            locked.add((ob, int(m.group(1), 16)))
-per, total = collections.Counter(), 0
-for key, n in cost.items():
-    if key in locked:
-        total += n
-        per[where[key] or "?"] += n
-print(f"{server}: {total / 4000:.1f} locked instructions per request")
-for f, n in per.most_common(10):
-    print(f"  {n / 4000:5.2f}  {f[:110]}")
-PY
-}
-
-# calls DUMP SERVER NAME: calls per request (of 4,000) to functions whose
-# name contains NAME, in total and by caller.
-calls() {
-  python3 - "$1" "$2" "$3" <<'PY'
-import collections, re, sys
-dump, server, pattern = sys.argv[1], sys.argv[2], sys.argv[3]
-names = {}
-def name(s):
-    m = re.match(r"\((\d+)\)(?: (.*))?", s)
-    if not m:
-        return s
-    if m.group(2):
-        names[m.group(1)] = m.group(2)
-    return names.get(m.group(1), m.group(1))
-by_caller = collections.Counter()
-fn = callee = None
-for line in open(dump):
-    if line.startswith("fn="):
-        fn = name(line[3:].strip())
-    elif line.startswith("cfn="):
-        callee = name(line[4:].strip())
-    elif line.startswith("calls=") and callee and pattern in callee:
-        by_caller[fn] += int(line[6:].split()[0])
-total = sum(by_caller.values())
-print(f"{server}: {total / 4000:.2f} calls to *{pattern}* per request")
-for f, n in by_caller.most_common(8):
-    print(f"  {n / 4000:5.2f}  {f[:110]}")
-PY
-}
-
 for server in $servers; do
   port=$(free_port)
   case $server in
@@ -194,6 +100,9 @@ for server in $servers; do
       /^summary:/ { printf "; L1 data-cache misses per request: %.1f read, %.1f write", $col["D1mr"] / 4000, $col["D1mw"] / 4000 }' "$out/$server.2")
   fi
   echo "$server $handler: $((total / 4000)) instructions per request ($total for 4,000)$misses"
-  if [[ ${CALLGRIND_LOCKS:-0} == 1 ]]; then locked "$out/$server.2" "$server"; fi
-  if [[ -n ${CALLGRIND_CALLS:-} ]]; then calls "$out/$server.2" "$server" "$CALLGRIND_CALLS"; fi
+  # The dump's analyses: bench/callgrind-dump.py.
+  if [[ ${CALLGRIND_LOCKS:-0} == 1 ]]; then python3 bench/callgrind-dump.py locked "$out/$server.2" "$server"; fi
+  if [[ -n ${CALLGRIND_CALLS:-} ]]; then
+    python3 bench/callgrind-dump.py calls "$out/$server.2" "$server" "$CALLGRIND_CALLS"
+  fi
 done
