@@ -425,15 +425,14 @@ async fn serve_tls_conn(
     ctx: Arc<ConnContext>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let ctx = &ctx;
-    let Some(tls) = handshake(ctx, "TLS", acceptor.accept(stream)).await else {
+    let Some(tls) = handshake(&ctx, "TLS", acceptor.accept(stream)).await else {
         return;
     };
     let proto = match tls.get_ref().1.alpn_protocol() {
         Some(b"h2") => Protocol::H2,
         _ => Protocol::H1,
     };
-    serve_http(tls, Bytes::new(), None, proto, ctx, shutdown).await;
+    serve_http(tls, Bytes::new(), None, proto, &ctx, shutdown).await;
 }
 
 async fn serve_plain_conn(mut stream: TcpStream, ctx: Arc<ConnContext>, shutdown: watch::Receiver<bool>) {
